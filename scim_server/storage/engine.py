@@ -1,0 +1,94 @@
+"""Engine construction: one place that knows how SQLite and PostgreSQL differ at connect time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+__all__ = ["Database", "create_engine"]
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """Create the async engine with our JSON codec and SQLite's pragmas."""
+    kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads, "echo": echo}
+    is_sqlite = url.startswith("sqlite")
+    if is_sqlite and (":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:")):
+        kwargs["poolclass"] = StaticPool
+        kwargs["connect_args"] = {"check_same_thread": False}
+    elif not is_sqlite:
+        kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=False)
+    engine = create_async_engine(url, **kwargs)
+    if is_sqlite:
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so that BEGIN is ours to emit (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A write transaction takes the write lock up front: a deferred transaction that upgrades
+        # from read to write can fail with SQLITE_BUSY at once instead of waiting for the lock.
+        if conn.get_execution_options().get("write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+class Database:
+    """The engine plus the process-wide write gate.
+
+    SQLite allows one writer at a time. Queueing writers on an asyncio lock in-process is far
+    cheaper than letting them collide on the file lock and sleep in ``busy_timeout``; other
+    processes (a separate relay) still meet the file lock, which ``BEGIN IMMEDIATE`` waits on.
+    PostgreSQL needs no gate.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._write_gate: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        if self._write_gate is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_gate:
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(write=True)
+                async with conn.begin():
+                    yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction (one consistent snapshot for a page and its total)."""
+        async with self.engine.connect() as conn:
+            async with conn.begin():
+                yield conn
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
