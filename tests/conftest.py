@@ -61,3 +61,55 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
     finally:
         await asyncio.shield(_drop_pg_database(admin, name))
+
+
+# ---- the application under test ---------------------------------------------------------------
+
+from collections.abc import Callable  # noqa: E402
+
+import httpx  # noqa: E402
+
+from scim_server.app import create_app  # noqa: E402
+from scim_server.services.organizations import create_organization  # noqa: E402
+from scim_server.settings import Settings  # noqa: E402
+
+
+class Tenant:
+    """An organisation with a SCIM token and a client that presents it."""
+
+    def __init__(self, slug: str, token: str, client: httpx.AsyncClient) -> None:
+        self.slug = slug
+        self.token = token
+        self.client = client
+
+
+@pytest.fixture
+async def app_env(database_url: str) -> AsyncIterator[Callable[..., object]]:
+    """Start the app's lifespan (migrations) and yield a factory for tenants on it."""
+    settings = Settings.from_env({}, database_url=database_url, run_relay=False)
+    app = create_app(settings)
+    clients: list[httpx.AsyncClient] = []
+    async with app.router.lifespan_context(app):
+        db = app.state.db
+
+        async def tenant(slug: str = "acme") -> Tenant:
+            issued = await create_organization(db, slug)
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://scim.test/scim/v2",
+                headers={"Authorization": f"Bearer {issued.token}", "Content-Type": "application/scim+json"},
+            )
+            clients.append(client)
+            return Tenant(slug, issued.token, client)
+
+        tenant.app = app  # type: ignore[attr-defined]
+        try:
+            yield tenant
+        finally:
+            for c in clients:
+                await c.aclose()
+
+
+@pytest.fixture
+async def acme(app_env: Callable[..., object]) -> Tenant:
+    return await app_env("acme")  # type: ignore[no-any-return,misc]

@@ -1,0 +1,102 @@
+"""The composition root: the one module that sees every package and wires them together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .api.errors import exception_handlers
+from .api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from .api.scim import scim_routes
+from .api.scim_auth import ScimAuthMiddleware
+from .logs import configure_logging
+from .services import Provisioning
+from .settings import Settings
+from .storage.engine import Database, create_engine
+from .storage.migrations import upgrade
+
+__all__ = ["create_app"]
+
+_log = structlog.get_logger("scimtrail")
+
+#: Discovery documents describe the server, not a tenant: readable without a credential.
+_PUBLIC_SCIM_PATHS = ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas")
+
+
+class _PublicOrAuthenticated:
+    """Lets discovery through and sends everything else past the SCIM authenticator."""
+
+    def __init__(self, app: ASGIApp, db: Database) -> None:
+        self.public = app
+        self.protected = ScimAuthMiddleware(app, db)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")[len(scope.get("root_path", "")) :] if scope["type"] == "http" else ""
+        if scope["type"] == "http" and path.startswith(_PUBLIC_SCIM_PATHS) and scope["method"] == "GET":
+            await self.public(scope, receive, send)
+        else:
+            await self.protected(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the ASGI application. Nothing connects until the lifespan starts."""
+    settings = settings or Settings.from_env()
+    db = Database(create_engine(settings.database_url))
+    provisioning = Provisioning(db, audit_enabled=settings.audit_enabled)
+
+    scim = Starlette(
+        routes=scim_routes(provisioning, settings),
+        middleware=[Middleware(_PublicOrAuthenticated, db=db)],
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+    )
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        try:
+            async with db.read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            _log.warning("database not reachable")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await upgrade(db.engine)
+        _log.info("started", database=db.dialect)
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Mount("/scim/v2", app=scim),
+        ],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    return app
+
+
+def configure(settings: Settings) -> None:
+    configure_logging(settings.log_format, settings.log_level)

@@ -1,0 +1,392 @@
+"""SCIM use cases: each write is one transaction holding the change and its audit events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import audit
+from scim_server.protocol import resource as wire
+from scim_server.protocol.errors import InvalidValue, NotFound, PreconditionFailed
+from scim_server.protocol.filter import element_matches
+from scim_server.protocol.listing import Cursor, InvalidCursor, ListQuery, list_response
+from scim_server.protocol.patch import MemberChanges, apply_patch
+from scim_server.protocol.projection import Projection
+from scim_server.protocol.schema import ResourceType
+from scim_server.protocol.validate import MemberRef, changed_attributes, check_immutable, normalise
+from scim_server.storage.engine import Database
+from scim_server.storage.resources import GROUPS, USERS, Kind, MembershipRepository, ResourceRepository, Stored
+from scim_server.storage.types import utcnow
+
+from .context import Caller
+from .targets import group_target, target_for, user_target
+
+__all__ = ["Provisioning", "Result", "Preconditions"]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    resource: dict[str, Any]
+    version: int
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class Preconditions:
+    """``If-Match`` (RFC 7644 §3.14): None = no condition; an empty set never matches."""
+
+    if_match: set[str] | None = None
+    any_version: bool = False
+
+    def check(self, version: int) -> None:
+        if self.any_version or self.if_match is None:
+            return
+        if str(version) not in self.if_match:
+            raise PreconditionFailed()
+
+
+class Provisioning:
+    """Users and Groups for one database. Stateless apart from its collaborators; one per app."""
+
+    def __init__(self, db: Database, *, audit_enabled: bool = True) -> None:
+        self.db = db
+        self.audit_enabled = audit_enabled
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _kind(rtype: ResourceType) -> Kind:
+        return USERS if rtype.name == "User" else GROUPS
+
+    @staticmethod
+    def _location(caller: Caller, rtype: ResourceType, id: str) -> str:
+        return f"{caller.base_url}{rtype.endpoint}/{id}"
+
+    async def _record(self, conn: Any, caller: Caller, events: Sequence[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]) -> None:
+        if not self.audit_enabled or not events:
+            return
+        drafts = [
+            audit.EventDraft(
+                organization=caller.org,
+                action=action,
+                actor=caller.actor,
+                targets=tuple(targets),
+                context=caller.request,
+                metadata=dict(metadata),
+            )
+            for action, targets, metadata in events
+        ]
+        await audit.record_many(conn, drafts)
+
+    async def _derived(
+        self, conn: Any, caller: Caller, rtype: ResourceType, rows: Sequence[Stored], projection: Projection | None
+    ) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """A user's ``groups`` / a group's ``members``, loaded only when the response includes them."""
+        key = "groups" if rtype.name == "User" else "members"
+        if not rows or (projection is not None and not projection.wants(key)):
+            return {}
+        members = MembershipRepository(conn, caller.org_id)
+        ids = [r.id for r in rows]
+        if rtype.name == "User":
+            by_user = await members.groups_of(ids)
+            return {
+                uid: {
+                    "groups": [
+                        {"value": gid, "$ref": f"{caller.base_url}/Groups/{gid}", "display": name, "type": "direct"}
+                        for gid, name in groups
+                    ]
+                }
+                for uid, groups in by_user.items()
+            }
+        by_group = await members.members_of(ids)
+        out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for gid, rows_ in by_group.items():
+            items = []
+            for m in rows_:
+                item: dict[str, Any] = {
+                    "value": m.member_id,
+                    "$ref": f"{caller.base_url}/{'Users' if m.member_type == 'User' else 'Groups'}/{m.member_id}",
+                    "type": m.member_type,
+                }
+                if m.display:
+                    item["display"] = m.display
+                items.append(item)
+            out[gid] = {"members": items}
+        return out
+
+    def _render(self, caller: Caller, rtype: ResourceType, stored: Stored, derived: Mapping[str, Any] | None) -> dict[str, Any]:
+        return wire.render(
+            resource_type=rtype.name,
+            id=stored.id,
+            data=stored.data,
+            version=stored.version,
+            created=stored.created,
+            last_modified=stored.last_modified,
+            location=self._location(caller, rtype, stored.id),
+            derived=derived,
+        )
+
+    async def _result(
+        self, conn: Any, caller: Caller, rtype: ResourceType, stored: Stored, projection: Projection | None
+    ) -> Result:
+        derived = (await self._derived(conn, caller, rtype, [stored], projection)).get(stored.id)
+        body = self._render(caller, rtype, stored, derived)
+        if projection is not None:
+            body = projection.apply(body)
+        return Result(body, stored.version, self._location(caller, rtype, stored.id))
+
+    async def _load(self, repo: ResourceRepository, id: str, *, for_update: bool = False) -> Stored:
+        stored = await repo.get(id, for_update=for_update)
+        if stored is None:
+            raise NotFound(f"{repo.kind.name} {id} not found.")
+        return stored
+
+    async def _resolve_members(
+        self, conn: Any, caller: Caller, refs: Sequence[MemberRef], group_id: str | None = None
+    ) -> list[tuple[str, str, str | None]]:
+        """Check that every member exists in this organisation; returns (id, type, display)."""
+        if not refs:
+            return []
+        ids = list(dict.fromkeys(r.value for r in refs))
+        users = await ResourceRepository(conn, USERS, caller.org_id).ids_present(ids)
+        groups = await ResourceRepository(conn, GROUPS, caller.org_id).ids_present(i for i in ids if i not in users)
+        missing = [i for i in ids if i not in users and i not in groups]
+        if missing:
+            raise InvalidValue(f"members refer to resources that do not exist: {', '.join(missing[:10])}.")
+        if group_id is not None and group_id in groups:
+            raise InvalidValue("A group cannot be a member of itself.")
+        display = {r.value: r.display for r in refs}
+        return [(i, "User" if i in users else "Group", display.get(i)) for i in ids]
+
+    async def _member_targets(self, conn: Any, caller: Caller, ids: Sequence[str]) -> dict[str, audit.Target]:
+        if not ids:
+            return {}
+        users = await ResourceRepository(conn, USERS, caller.org_id).names(ids)
+        groups = await ResourceRepository(conn, GROUPS, caller.org_id).names(i for i in ids if i not in users)
+        out = {i: user_target(d) for i, d in users.items()}
+        out.update({i: group_target(d) for i, d in groups.items()})
+        return out
+
+    async def _member_events(
+        self, conn: Any, caller: Caller, group: Mapping[str, Any], added: Sequence[str], removed: Sequence[str]
+    ) -> list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]:
+        if not self.audit_enabled or not (added or removed):
+            return []
+        names = await self._member_targets(conn, caller, [*added, *removed])
+        gt = group_target(group)
+        events: list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]] = []
+        for action, ids in (("group.member_added", added), ("group.member_removed", removed)):
+            for mid in ids:
+                member = names.get(mid)
+                events.append((action, (gt, member) if member else (gt,), {}))
+        return events
+
+    @staticmethod
+    def _user_update_events(
+        old: Mapping[str, Any], new: Mapping[str, Any], changed: Sequence[str]
+    ) -> list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]:
+        target = (user_target(new),)
+        events: list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]] = []
+        was_active = old.get("active", True) is not False
+        is_active = new.get("active", True) is not False
+        rest = [c for c in changed if c != "active"]
+        if rest:
+            events.append(("user.updated", target, {"changed": rest}))
+        if was_active and not is_active:
+            events.append(("user.deprovisioned", target, {}))
+        elif is_active and not was_active:
+            events.append(("user.reactivated", target, {}))
+        return events
+
+    # ---- use cases -----------------------------------------------------------------------------
+
+    async def create(self, caller: Caller, rtype: ResourceType, body: Any, projection: Projection | None = None) -> Result:
+        normalised = normalise(rtype, body)
+        kind = self._kind(rtype)
+        now = utcnow()
+        async with self.db.write() as conn:
+            repo = ResourceRepository(conn, kind, caller.org_id)
+            stored = await repo.insert(str(uuid.uuid4()), normalised.data, now)
+            events: list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]
+            if rtype.name == "User":
+                events = [("user.provisioned", (user_target(stored.data),), {})]
+            else:
+                events = [("group.created", (group_target(stored.data),), {})]
+                members = await self._resolve_members(conn, caller, normalised.members or (), stored.id)
+                added = await MembershipRepository(conn, caller.org_id).add(stored.id, members)
+                events += await self._member_events(conn, caller, stored.data, added, ())
+            await self._record(conn, caller, events)
+            return await self._result(conn, caller, rtype, stored, projection)
+
+    async def get(
+        self, caller: Caller, rtype: ResourceType, id: str, projection: Projection | None = None
+    ) -> Result:
+        async with self.db.read() as conn:
+            stored = await self._load(ResourceRepository(conn, self._kind(rtype), caller.org_id), id)
+            return await self._result(conn, caller, rtype, stored, projection)
+
+    async def version_of(self, caller: Caller, rtype: ResourceType, id: str) -> int:
+        async with self.db.read() as conn:
+            return (await self._load(ResourceRepository(conn, self._kind(rtype), caller.org_id), id)).version
+
+    async def list(self, caller: Caller, rtype: ResourceType, query: ListQuery) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            repo = ResourceRepository(conn, self._kind(rtype), caller.org_id)
+            total = await repo.count(query.filter)
+            offset, after_pk = query.start_index - 1, None
+            if query.use_cursor:
+                offset, after_pk = self._cursor_position(query)
+            rows = (
+                await repo.page(
+                    query.filter,
+                    sort_by=query.sort_by,
+                    descending=query.descending,
+                    offset=offset,
+                    limit=query.count,
+                    after_pk=after_pk,
+                )
+                if query.count > 0
+                else []
+            )
+            derived = await self._derived(conn, caller, rtype, rows, query.projection)
+            resources = [query.projection.apply(self._render(caller, rtype, r, derived.get(r.id))) for r in rows]
+        next_cursor = None
+        if query.use_cursor and rows and len(rows) == query.count:
+            more = Cursor(offset=offset + len(rows)) if query.sort_by is not None else Cursor(after=rows[-1].pk)
+            next_cursor = more.encode()
+        return list_response(resources, total=total, query=query, next_cursor=next_cursor)
+
+    @staticmethod
+    def _cursor_position(query: ListQuery) -> tuple[int, int | None]:
+        """(offset, after_pk) for a cursor request: keyset on the default order, offset under sortBy."""
+        cursor = query.cursor
+        if cursor is None:
+            return 0, None
+        if cursor.after is not None:
+            if query.sort_by is not None:
+                raise InvalidCursor("This cursor belongs to a listing without sortBy.")
+            return 0, cursor.after
+        return cursor.offset or 0, None
+
+    async def replace(
+        self,
+        caller: Caller,
+        rtype: ResourceType,
+        id: str,
+        body: Any,
+        preconditions: Preconditions = Preconditions(),
+        projection: Projection | None = None,
+    ) -> Result:
+        normalised = normalise(rtype, body)
+        kind = self._kind(rtype)
+        now = utcnow()
+        async with self.db.write() as conn:
+            repo = ResourceRepository(conn, kind, caller.org_id)
+            current = await self._load(repo, id, for_update=True)
+            preconditions.check(current.version)
+            check_immutable(rtype, current.data, normalised.data)
+            changed = changed_attributes(rtype, current.data, normalised.data)
+            events: list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]] = []
+            stored = current
+            if changed:
+                stored = await repo.replace(current, normalised.data, now)
+                if rtype.name == "User":
+                    events += self._user_update_events(current.data, stored.data, changed)
+                else:
+                    events.append(("group.updated", (group_target(stored.data),), {"changed": changed}))
+            if rtype.name == "Group" and normalised.members is not None:
+                # PUT replaces membership; a PUT without "members" (Okta's rename) leaves it alone.
+                memberships = MembershipRepository(conn, caller.org_id)
+                wanted = await self._resolve_members(conn, caller, normalised.members, id)
+                existing = await memberships.member_ids(id)
+                wanted_ids = {m for m, _, _ in wanted}
+                removed = await memberships.remove(id, existing - wanted_ids)
+                added = await memberships.add(id, [m for m in wanted if m[0] not in existing])
+                if added or removed:
+                    if stored is current:
+                        stored = await repo.touch(current, now)
+                    events += await self._member_events(conn, caller, stored.data, added, removed)
+            await self._record(conn, caller, events)
+            return await self._result(conn, caller, rtype, stored, projection)
+
+    async def patch(
+        self,
+        caller: Caller,
+        rtype: ResourceType,
+        id: str,
+        body: Any,
+        preconditions: Preconditions = Preconditions(),
+        projection: Projection | None = None,
+    ) -> Result:
+        kind = self._kind(rtype)
+        now = utcnow()
+        async with self.db.write() as conn:
+            repo = ResourceRepository(conn, kind, caller.org_id)
+            current = await self._load(repo, id, for_update=True)
+            preconditions.check(current.version)
+            outcome = apply_patch(rtype, current.data, body)
+            events: list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]] = []
+            stored = current
+            data_changed = [c for c in outcome.changed if c != "members"]
+            if data_changed:
+                stored = await repo.replace(current, outcome.data, now)
+                if rtype.name == "User":
+                    events += self._user_update_events(current.data, stored.data, data_changed)
+                else:
+                    events.append(("group.updated", (group_target(stored.data),), {"changed": data_changed}))
+            if outcome.members is not None:
+                added, removed = await self._apply_member_changes(conn, caller, id, outcome.members)
+                if added or removed:
+                    if stored is current:
+                        stored = await repo.touch(current, now)
+                    events += await self._member_events(conn, caller, stored.data, added, removed)
+            await self._record(conn, caller, events)
+            return await self._result(conn, caller, rtype, stored, projection)
+
+    async def _apply_member_changes(
+        self, conn: Any, caller: Caller, group_id: str, changes: MemberChanges
+    ) -> tuple[list[str], list[str]]:
+        memberships = MembershipRepository(conn, caller.org_id)
+        removed: list[str] = []
+        if changes.remove_all:
+            removed += await memberships.remove(group_id, None)
+        elif changes.remove_where is not None:
+            # Rare: a member filter other than `value eq`. Evaluate it on this group's member rows.
+            rows = (await memberships.members_of([group_id]))[group_id]
+            doomed = [
+                r.member_id
+                for r in rows
+                if element_matches(changes.remove_where, {"value": r.member_id, "type": r.member_type, "display": r.display})
+            ]
+            removed += await memberships.remove(group_id, doomed)
+        if changes.remove:
+            removed += await memberships.remove(group_id, changes.remove)
+        added = await memberships.add(group_id, await self._resolve_members(conn, caller, changes.add, group_id))
+        # A member removed and re-added in one request is still a member: report only net changes.
+        net_removed = [m for m in removed if m not in set(added)]
+        net_added = [m for m in added if m not in set(removed)]
+        return net_added, net_removed
+
+    async def delete(
+        self, caller: Caller, rtype: ResourceType, id: str, preconditions: Preconditions = Preconditions()
+    ) -> None:
+        kind = self._kind(rtype)
+        async with self.db.write() as conn:
+            repo = ResourceRepository(conn, kind, caller.org_id)
+            current = await self._load(repo, id, for_update=True)
+            preconditions.check(current.version)
+            memberships = MembershipRepository(conn, caller.org_id)
+            left = await memberships.remove_member_everywhere(id)
+            await repo.delete(id)
+            action = "user.deleted" if rtype.name == "User" else "group.deleted"
+            events: list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]] = [
+                (action, (target_for(rtype.name, current.data),), {})
+            ]
+            if left and self.audit_enabled:
+                groups = await ResourceRepository(conn, GROUPS, caller.org_id).names(left)
+                member = target_for(rtype.name, current.data)
+                events += [("group.member_removed", (group_target(g), member), {}) for g in groups.values()]
+            await self._record(conn, caller, events)
+

@@ -1,0 +1,264 @@
+"""Users, groups and memberships in SQL: one statement per step, no ORM objects on the hot path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from scim_server.protocol.errors import PreconditionFailed, Uniqueness
+from scim_server.protocol.filter import Filter
+from scim_server.protocol.schema import AttrRef
+
+from .filter_sql import filter_clause, sort_expression
+from .tables import GroupMember, ScimGroup, ScimUser
+
+__all__ = ["Kind", "USERS", "GROUPS", "Stored", "MemberRow", "ResourceRepository", "MembershipRepository"]
+
+_members = GroupMember.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """How one resource type maps onto its table."""
+
+    name: str  # "User" | "Group"
+    table: Table
+    #: The column that carries the uniqueness rule, and how its value is derived from ``data``.
+    name_key: str
+    unique_detail: str
+
+    def columns(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        value = data[self.name_key]
+        cols: dict[str, Any] = {"external_id": data.get("externalId")}
+        if self.name == "User":
+            cols.update(user_name=value, user_name_norm=value.lower(), active=data.get("active", True) is not False)
+        else:
+            cols.update(display_name=value, display_name_norm=value.lower())
+        return cols
+
+
+USERS = Kind("User", ScimUser.__table__, "userName", "userName is already in use in this organisation.")
+GROUPS = Kind("Group", ScimGroup.__table__, "displayName", "A group with this displayName already exists.")
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    pk: int
+    id: str
+    data: dict[str, Any]
+    version: int
+    created: datetime
+    last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    group_id: str
+    member_id: str
+    member_type: str
+    display: str | None
+
+
+def _stored(row: Any) -> Stored:
+    return Stored(row.pk, row.id, row.data, row.version, row.created, row.last_modified)
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    text = str(exc.orig).lower()
+    return "unique" in text or "duplicate key" in text
+
+
+class ResourceRepository:
+    """Rows of one resource type, always scoped to one organisation."""
+
+    def __init__(self, conn: AsyncConnection, kind: Kind, org_id: int) -> None:
+        self.conn = conn
+        self.kind = kind
+        self.org_id = org_id
+        self._t = kind.table
+        self._cols = (self._t.c.pk, self._t.c.id, self._t.c.data, self._t.c.version, self._t.c.created, self._t.c.last_modified)
+
+    @property
+    def dialect(self) -> str:
+        return self.conn.dialect.name
+
+    async def insert(self, id: str, data: dict[str, Any], now: datetime) -> Stored:
+        values = {"id": id, "org_id": self.org_id, "data": data, "version": 1, "created": now, "last_modified": now}
+        values.update(self.kind.columns(data))
+        try:
+            result = await self.conn.execute(insert(self._t).values(values).returning(self._t.c.pk))
+        except IntegrityError as exc:
+            if _is_unique_violation(exc):
+                raise Uniqueness(self.kind.unique_detail) from None
+            raise
+        return Stored(result.scalar_one(), id, data, 1, now, now)
+
+    async def get(self, id: str, *, for_update: bool = False) -> Stored | None:
+        """One resource; ``for_update`` locks its row until commit (PostgreSQL; SQLite's writer
+        lock already serialises writes)."""
+        stmt = select(*self._cols).where(self._t.c.org_id == self.org_id, self._t.c.id == id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
+        return _stored(row) if row is not None else None
+
+    async def replace(self, current: Stored, data: dict[str, Any], now: datetime) -> Stored:
+        """Store a new version. Compares the version read earlier in this transaction, so a
+        concurrent writer on PostgreSQL cannot be overwritten silently."""
+        values = {"data": data, "version": current.version + 1, "last_modified": now, **self.kind.columns(data)}
+        try:
+            result = await self.conn.execute(
+                update(self._t)
+                .where(self._t.c.pk == current.pk, self._t.c.version == current.version)
+                .values(values)
+            )
+        except IntegrityError as exc:
+            if _is_unique_violation(exc):
+                raise Uniqueness(self.kind.unique_detail) from None
+            raise
+        if result.rowcount != 1:
+            raise PreconditionFailed("The resource was changed by another request; retry with its new version.")
+        return Stored(current.pk, current.id, data, current.version + 1, current.created, now)
+
+    async def touch(self, current: Stored, now: datetime) -> Stored:
+        """A new version without a data change (a group whose members changed)."""
+        await self.conn.execute(
+            update(self._t).where(self._t.c.pk == current.pk).values(version=self._t.c.version + 1, last_modified=now)
+        )
+        return Stored(current.pk, current.id, current.data, current.version + 1, current.created, now)
+
+    async def delete(self, id: str) -> Stored | None:
+        row = (
+            await self.conn.execute(
+                delete(self._t).where(self._t.c.org_id == self.org_id, self._t.c.id == id).returning(*self._cols)
+            )
+        ).first()
+        return _stored(row) if row is not None else None
+
+    def _where(self, flt: Filter | None) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = [self._t.c.org_id == self.org_id]
+        if flt is not None:
+            clauses.append(filter_clause(flt, self._t, dialect=self.dialect))
+        return clauses
+
+    async def count(self, flt: Filter | None) -> int:
+        stmt = select(func.count()).select_from(self._t).where(*self._where(flt))
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def page(
+        self,
+        flt: Filter | None,
+        *,
+        sort_by: AttrRef | None = None,
+        descending: bool = False,
+        offset: int = 0,
+        limit: int,
+        after_pk: int | None = None,
+    ) -> list[Stored]:
+        stmt = select(*self._cols).where(*self._where(flt))
+        if after_pk is not None:
+            stmt = stmt.where(self._t.c.pk > after_pk)
+        if sort_by is not None:
+            key = sort_expression(sort_by, self._t, dialect=self.dialect)
+            # RFC 7644 §3.4.2.3: resources without a value for the sort attribute sort last, either way.
+            stmt = stmt.order_by(key.is_(None), key.desc() if descending else key.asc(), self._t.c.pk)
+        else:
+            stmt = stmt.order_by(self._t.c.pk)
+        if offset:
+            stmt = stmt.offset(offset)
+        stmt = stmt.limit(limit)
+        return [_stored(r) for r in (await self.conn.execute(stmt)).all()]
+
+    async def ids_present(self, ids: Iterable[str]) -> set[str]:
+        wanted = list(ids)
+        if not wanted:
+            return set()
+        stmt = select(self._t.c.id).where(self._t.c.org_id == self.org_id, self._t.c.id.in_(wanted))
+        return set((await self.conn.execute(stmt)).scalars())
+
+    async def names(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """``data`` of several resources by id (for audit target names and member display)."""
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        stmt = select(self._t.c.id, self._t.c.data).where(self._t.c.org_id == self.org_id, self._t.c.id.in_(wanted))
+        return {r.id: r.data for r in (await self.conn.execute(stmt)).all()}
+
+
+class MembershipRepository:
+    """Group membership rows: one row per (group, member), whatever the group's size."""
+
+    def __init__(self, conn: AsyncConnection, org_id: int) -> None:
+        self.conn = conn
+        self.org_id = org_id
+
+    def _insert(self) -> Any:
+        return postgresql.insert(_members) if self.conn.dialect.name == "postgresql" else sqlite.insert(_members)
+
+    async def add(self, group_id: str, members: Sequence[tuple[str, str, str | None]]) -> list[str]:
+        """Insert (member_id, member_type, display) rows; returns the ids that were not members yet."""
+        if not members:
+            return []
+        rows = [
+            {"group_id": group_id, "member_id": m, "org_id": self.org_id, "member_type": t, "display": d}
+            for m, t, d in members
+        ]
+        stmt = self._insert().values(rows).on_conflict_do_nothing().returning(_members.c.member_id)
+        return list((await self.conn.execute(stmt)).scalars())
+
+    async def remove(self, group_id: str, member_ids: Iterable[str] | None) -> list[str]:
+        """Delete the named members (all of them when ``member_ids`` is None); returns the ids removed."""
+        stmt = delete(_members).where(_members.c.group_id == group_id)
+        if member_ids is not None:
+            ids = list(member_ids)
+            if not ids:
+                return []
+            stmt = stmt.where(_members.c.member_id.in_(ids))
+        return list((await self.conn.execute(stmt.returning(_members.c.member_id))).scalars())
+
+    async def remove_member_everywhere(self, member_id: str) -> list[str]:
+        """A deleted user or group leaves every group it was in; returns those groups' ids."""
+        stmt = delete(_members).where(_members.c.org_id == self.org_id, _members.c.member_id == member_id)
+        return list((await self.conn.execute(stmt.returning(_members.c.group_id))).scalars())
+
+    async def members_of(self, group_ids: Sequence[str]) -> dict[str, list[MemberRow]]:
+        out: dict[str, list[MemberRow]] = {g: [] for g in group_ids}
+        if not group_ids:
+            return out
+        stmt = (
+            select(_members.c.group_id, _members.c.member_id, _members.c.member_type, _members.c.display)
+            .where(_members.c.group_id.in_(list(group_ids)))
+            .order_by(_members.c.group_id)
+        )
+        for r in (await self.conn.execute(stmt)).all():
+            out[r.group_id].append(MemberRow(r.group_id, r.member_id, r.member_type, r.display))
+        return out
+
+    async def groups_of(self, member_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """For each member id, the (group id, group displayName) pairs it belongs to directly."""
+        out: dict[str, list[tuple[str, str]]] = {m: [] for m in member_ids}
+        if not member_ids:
+            return out
+        groups = ScimGroup.__table__
+        stmt = (
+            select(_members.c.member_id, groups.c.id, groups.c.display_name)
+            .join(groups, groups.c.id == _members.c.group_id)
+            .where(_members.c.org_id == self.org_id, _members.c.member_id.in_(list(member_ids)))
+            .order_by(groups.c.display_name_norm)
+        )
+        for r in (await self.conn.execute(stmt)).all():
+            out[r.member_id].append((r.id, r.display_name))
+        return out
+
+    async def member_ids(self, group_id: str) -> set[str]:
+        stmt = select(_members.c.member_id).where(_members.c.group_id == group_id)
+        return set((await self.conn.execute(stmt)).scalars())
+
+
