@@ -16,7 +16,18 @@ from sqlmodel import Field, SQLModel
 
 from .types import JSONDocument, UTCDateTime, utcnow
 
-__all__ = ["Organization", "ScimToken", "ScimUser", "ScimGroup", "GroupMember", "metadata"]
+__all__ = [
+    "Organization",
+    "ScimToken",
+    "ScimUser",
+    "ScimGroup",
+    "GroupMember",
+    "OAuthClient",
+    "OAuthAccessToken",
+    "AdminAccount",
+    "AdminKey",
+    "metadata",
+]
 
 metadata = SQLModel.metadata
 
@@ -46,6 +57,8 @@ class ScimToken(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    #: Set when ``scim_token.expired`` was recorded, so that the event is written once.
+    expiry_recorded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 class ScimUser(SQLModel, table=True):
@@ -105,3 +118,69 @@ class GroupMember(SQLModel, table=True):
     #: "User" or "Group" (nested groups).
     member_type: str = Field(sa_column=Column(String(8), nullable=False))
     display: str | None = Field(default=None, sa_column=Column(String(512), nullable=True))
+
+
+class OAuthClient(SQLModel, table=True):
+    """An OAuth 2.0 client (RFC 6749 §2) using the client credentials grant; only SHA-256 of its secret is kept."""
+
+    __tablename__ = "oauth_clients"
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    org_id: int = Field(sa_column=Column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True))
+    label: str = Field(sa_column=Column(String(63), nullable=False))
+    #: Public; doubles as the lookup key for client authentication.
+    client_id: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    secret_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    secret_rotated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class OAuthAccessToken(SQLModel, table=True):
+    """An access token ``sat_<prefix>_<secret>`` issued to a client; valid while unexpired and the client is not revoked."""
+
+    __tablename__ = "oauth_access_tokens"
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    client_pk: str = Field(
+        sa_column=Column(String(36), ForeignKey("oauth_clients.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    prefix: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
+    secret_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    scope: str = Field(sa_column=Column(String(200), nullable=False))
+    issued_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+
+
+class AdminAccount(SQLModel, table=True):
+    """A person who manages (``admin``) or reads the audit log of (``auditor``) one organisation."""
+
+    __tablename__ = "admin_accounts"
+    __table_args__ = (UniqueConstraint("org_id", "email_norm", name="uq_admin_accounts_org_email"),)
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    org_id: int = Field(sa_column=Column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False))
+    email: str = Field(sa_column=Column(String(320), nullable=False))
+    email_norm: str = Field(sa_column=Column(String(320), nullable=False))
+    role: str = Field(sa_column=Column(String(16), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class AdminKey(SQLModel, table=True):
+    """A personal API key ``sk_<prefix>_<secret>`` of an admin or auditor account."""
+
+    __tablename__ = "admin_keys"
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    account_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("admin_accounts.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    org_id: int = Field(sa_column=Column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False))
+    label: str = Field(sa_column=Column(String(63), nullable=False))
+    prefix: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
+    secret_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
