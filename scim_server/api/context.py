@@ -29,8 +29,9 @@ def _trusted(request: Request, trusted: Networks) -> bool:
     return any(addr in net for net in trusted)
 
 
-def public_base_url(request: Request, trusted: Networks, mount: str = "/scim/v2") -> str:
-    """The base URL the client used; X-Forwarded-Proto/Host are believed only from trusted proxies."""
+def public_base_url(request: Request, trusted: Networks) -> str:
+    """The base URL of the mount the request came through (``https://host/scim/v2``) as the client
+    used it; X-Forwarded-Proto/Host are believed only from trusted proxies."""
     scheme = request.url.scheme
     host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
     if _trusted(request, trusted):
@@ -40,7 +41,7 @@ def public_base_url(request: Request, trusted: Networks, mount: str = "/scim/v2"
             scheme = proto
         if fwd_host and all(c.isalnum() or c in ".-:[]" for c in fwd_host):
             host = fwd_host
-    return f"{scheme}://{host}{request.scope.get('root_path', '')}{mount}"
+    return f"{scheme}://{host}{request.scope.get('root_path', '')}"
 
 
 def client_ip(request: Request, trusted: Networks) -> str | None:

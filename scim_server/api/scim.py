@@ -20,7 +20,7 @@ from scim_server.protocol.listing import LIST_RESPONSE_SCHEMA, parse_list_query
 from scim_server.protocol.projection import parse_projection
 from scim_server.protocol.resource import etag, parse_etags
 from scim_server.protocol.schema import ResourceType, resource_types
-from scim_server.services import Provisioning, Result
+from scim_server.services import Provisioning, Result, run_bulk
 from scim_server.settings import Settings
 
 from .context import caller_of, preconditions_of, public_base_url
@@ -99,6 +99,20 @@ class _Endpoints:
             )
         return _resource_response(result)
 
+    async def bulk(self, request: Request) -> Response:
+        raw = await request.body()
+        body = await read_json(request)
+        s = self.settings
+        result = await run_bulk(
+            self.service,
+            self._caller(request),
+            body,
+            max_operations=s.max_bulk_operations,
+            max_payload=s.max_bulk_payload_bytes,
+            payload_size=len(raw),
+        )
+        return ScimResponse(result)
+
     # ---- discovery ------------------------------------------------------------------------------
 
     def _base(self, request: Request) -> str:
@@ -157,6 +171,7 @@ def scim_routes(service: Provisioning, settings: Settings) -> list[Route]:
         Route("/ResourceTypes/{name}", e.resource_types, methods=["GET"]),
         Route("/Schemas", e.schemas, methods=["GET"]),
         Route("/Schemas/{id:path}", e.schemas, methods=["GET"]),
+        Route("/Bulk", e.bulk, methods=["POST"]),
     ]
     for rtype in resource_types():
         path = rtype.endpoint

@@ -18,6 +18,7 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(_HERE))
     config.set_main_option("version_locations", str(_HERE / "versions"))
+    config.set_main_option("path_separator", "os")
     return config
 
 
