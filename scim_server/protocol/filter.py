@@ -9,7 +9,7 @@ GET returns it, and ``storage.filter_sql`` translates the same tree to SQL with 
 from __future__ import annotations
 
 from ._filter_ast import COMPARE_OPS, And, Compare, Filter, Literal, Not, Or, PatchPath, Present, ValueFilter
-from ._filter_eval import element_matches, is_present, matches
+from ._filter_eval import compare_value, element_matches, is_present, matches
 from ._filter_parse import parse_datetime, parse_filter, parse_path
 
 __all__ = [
@@ -28,5 +28,6 @@ __all__ = [
     "matches",
     "element_matches",
     "is_present",
+    "compare_value",
     "parse_datetime",
 ]
