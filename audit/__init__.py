@@ -4,17 +4,74 @@ Usable without the SCIM service; the SCIM service uses only the names exported h
 """
 
 from .events import CATALOGUE, Actor, EventDraft, RequestContext, Target, category_of
+from .access import Authorize, Caller, Role
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import EVENTS_SEALED, OUTBOX_FAILURES
+from .metrics import exposition as metrics_exposition
+from .metrics import refresh as refresh_metrics
 from .outbox import record, record_many
+from .relay import LeaseLost, Relay, RelayContext, Stage
+from .retention import (
+    DEFAULT_RETENTION_DAYS,
+    MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS,
+    PurgeResult,
+    RetentionError,
+    RetentionPolicy,
+    get_retention,
+    purge_expired,
+    set_retention,
+)
+from .signals import Signal
+from .signing import checkpoint_public_key
+from .store import ChainHead, SealedEvent, chain_heads, read_sealed
+from .streams import create_streams_app  # also registers the log-stream tables
+from .relay.delivery import DeliverySettings, DeliveryStage
 from .tables import install_triggers
+from .transactions import Transactions
+from .verification import VerifyReport, verify
 
 __all__ = [
     "CATALOGUE",
+    "DEFAULT_RETENTION_DAYS",
+    "EVENTS_SEALED",
+    "MAX_RETENTION_DAYS",
+    "MIN_RETENTION_DAYS",
+    "OUTBOX_FAILURES",
     "Actor",
+    "ChainHead",
+    "DeliverySettings",
+    "DeliveryStage",
+    "create_streams_app",
+    "Authorize",
+    "Caller",
+    "Role",
+    "METRICS_CONTENT_TYPE",
+    "metrics_exposition",
+    "refresh_metrics",
     "EventDraft",
+    "LeaseLost",
+    "PurgeResult",
+    "Relay",
+    "RelayContext",
     "RequestContext",
+    "RetentionError",
+    "RetentionPolicy",
+    "SealedEvent",
+    "Signal",
+    "Stage",
     "Target",
+    "Transactions",
+    "VerifyReport",
     "category_of",
+    "chain_heads",
+    "checkpoint_public_key",
+    "get_retention",
     "install_triggers",
+    "purge_expired",
+    "read_sealed",
     "record",
     "record_many",
+    "set_retention",
+    "verify",
 ]

@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import structlog
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .events import EventDraft
+from .metrics import OUTBOX_FAILURES
 from .redaction import to_canonical
+from .signals import OUTBOX_WRITTEN
 from .tables import OutboxRow
 
-__all__ = ["record", "record_many", "OUTBOX_FAILURES"]
+__all__ = ["record", "record_many"]
 
 _log = structlog.get_logger("audit.outbox")
 _outbox = OutboxRow.__table__
 
-#: Events that could not be recorded since the process started (exported as a metric).
-OUTBOX_FAILURES = {"count": 0}
-
 
 async def record(conn: AsyncConnection, draft: EventDraft) -> None:
+    """Record one event in the caller's open transaction (see :func:`record_many`)."""
     await record_many(conn, (draft,))
 
 
-async def record_many(conn: AsyncConnection, drafts: tuple[EventDraft, ...] | list[EventDraft]) -> None:
+async def record_many(conn: AsyncConnection, drafts: Sequence[EventDraft]) -> None:
     """Insert events in the caller's open transaction, inside a savepoint.
 
     A failure to build or insert an event rolls back only the savepoint: the business change
     still commits, and the failure is logged and counted. If the caller's transaction rolls
-    back, the events go with it.
+    back, the events go with it. Never raises (except on cancellation).
     """
     if not drafts:
         return
@@ -42,13 +45,17 @@ async def record_many(conn: AsyncConnection, drafts: tuple[EventDraft, ...] | li
             await conn.execute(insert(_outbox), rows)
     except Exception:
         _failed(drafts, "insert")
+        return
+    # Wakes the in-process sealer; it takes the write lock after this transaction commits
+    # (SQLite) or finds the row on its next short poll (PostgreSQL, or another process).
+    OUTBOX_WRITTEN.notify()
 
 
-def _row(draft: EventDraft) -> dict[str, object]:
+def _row(draft: EventDraft) -> dict[str, Any]:
     event = to_canonical(draft)
     return {"event_id": event["id"], "organization": event["organization"], "payload": event}
 
 
-def _failed(drafts: tuple[EventDraft, ...] | list[EventDraft], stage: str) -> None:
-    OUTBOX_FAILURES["count"] += len(drafts)
+def _failed(drafts: Sequence[EventDraft], stage: str) -> None:
+    OUTBOX_FAILURES.inc(len(drafts))
     _log.exception("audit event not recorded", stage=stage, actions=[d.action for d in drafts])

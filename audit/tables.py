@@ -1,21 +1,33 @@
-"""The audit tables: the transactional outbox and the sealed, append-only log.
+"""The audit tables: the transactional outbox, the sealed append-only log and its bookkeeping.
 
 They sit on the same SQLModel metadata as the host service's tables, so one migration history
 covers both, but reference organisations only by slug: the audit package stands on its own.
+What SQLAlchemy's metadata cannot express (triggers, SQLite FTS5, a PostgreSQL expression
+index) is created by :func:`install_triggers`, which the migration runs after the tables.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-__all__ = ["OutboxRow", "AuditEventRow", "install_triggers"]
+__all__ = [
+    "OutboxRow",
+    "AuditEventRow",
+    "ChainRow",
+    "CheckpointRow",
+    "SigningKeyRow",
+    "RelayLeaseRow",
+    "PurgeGuardRow",
+    "RetentionRow",
+    "install_triggers",
+]
 
 _JSON = JSON().with_variant(JSONB(), "postgresql")
-_PK = BigInteger().with_variant(Integer(), "sqlite")
+_PK = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY is SQLite's rowid alias
 
 
 class OutboxRow(SQLModel, table=True):
@@ -31,12 +43,22 @@ class OutboxRow(SQLModel, table=True):
 
 
 class AuditEventRow(SQLModel, table=True):
-    """A sealed event: numbered per organisation and chained by hash. Never updated."""
+    """A sealed event: numbered per organisation and chained by hash. Never updated.
+
+    ``body`` is the source of truth (the canonical event exactly as hashed, without ``hash``);
+    the other columns are copies of some of its fields, there to be indexed and filtered on.
+    ``verify`` checks that they agree with the body.
+    """
 
     __tablename__ = "audit_events"
     __table_args__ = (
         UniqueConstraint("organization", "sequence", name="uq_audit_events_org_sequence"),
+        # Every listing is "one organisation, newest first, maybe one more equality filter".
         Index("ix_audit_events_org_time", "organization", "occurred_at"),
+        Index("ix_audit_events_org_category_seq", "organization", "category", "sequence"),
+        Index("ix_audit_events_org_action_seq", "organization", "action", "sequence"),
+        Index("ix_audit_events_org_actor_seq", "organization", "actor_name", "sequence"),
+        Index("ix_audit_events_org_target_seq", "organization", "target_name", "sequence"),
     )
 
     pk: int | None = Field(default=None, sa_column=Column(_PK, primary_key=True, autoincrement=True))
@@ -45,8 +67,13 @@ class AuditEventRow(SQLModel, table=True):
     sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
     action: str = Field(sa_column=Column(String(64), nullable=False))
     category: str = Field(sa_column=Column(String(32), nullable=False))
+    #: RFC 3339 UTC with milliseconds: sorts and compares correctly as text.
     occurred_at: str = Field(sa_column=Column(String(32), nullable=False))
     actor_name: str = Field(sa_column=Column(String(320), nullable=False))
+    #: The first target's name (most events have exactly one target).
+    target_name: str | None = Field(default=None, sa_column=Column(String(320), nullable=True))
+    #: Words of actor, action, category, targets and metadata, for full-text search.
+    search_text: str = Field(sa_column=Column(Text, nullable=False))
     #: The canonical event exactly as hashed (without ``hash``), as text: re-serialising JSON
     #: through a database could reorder keys and break the chain.
     body: str = Field(sa_column=Column(Text, nullable=False))
@@ -54,5 +81,135 @@ class AuditEventRow(SQLModel, table=True):
     hash: str = Field(sa_column=Column(String(64), nullable=False))
 
 
+class ChainRow(SQLModel, table=True):
+    """Each organisation's chain: its head, and the anchor the oldest remaining event links to.
+
+    The anchor is the genesis (sequence 0, 64 zeros) until a retention purge removes events;
+    then it is the last purged event's sequence and hash.
+    """
+
+    __tablename__ = "audit_chains"
+
+    organization: str = Field(sa_column=Column(String(63), primary_key=True))
+    last_sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
+    head_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    anchor_sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
+    anchor_hash: str = Field(sa_column=Column(String(64), nullable=False))
+
+
+class CheckpointRow(SQLModel, table=True):
+    """A signed statement of an organisation's chain head; each links to the previous signature."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (Index("ix_audit_checkpoints_org_seq", "organization", "last_sequence"),)
+
+    pk: int | None = Field(default=None, sa_column=Column(_PK, primary_key=True, autoincrement=True))
+    organization: str = Field(sa_column=Column(String(63), nullable=False))
+    last_sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
+    head_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    previous_signature: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    at: str = Field(sa_column=Column(String(32), nullable=False))
+    key_id: str = Field(sa_column=Column(String(16), nullable=False))
+    #: Base64 Ed25519 signature over the canonical JSON of the five fields above.
+    signature: str = Field(sa_column=Column(String(100), nullable=False))
+
+
+class SigningKeyRow(SQLModel, table=True):
+    """The checkpoint key generated on first use when no ``secret_key`` is configured."""
+
+    __tablename__ = "audit_signing_keys"
+
+    key_id: str = Field(sa_column=Column(String(16), primary_key=True))
+    #: Raw Ed25519 private key, hex. Only for generated keys; derived keys are never stored.
+    private_key: str = Field(sa_column=Column(String(64), nullable=False))
+    public_key: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: str = Field(sa_column=Column(String(32), nullable=False))
+
+
+class RelayLeaseRow(SQLModel, table=True):
+    """Who seals: one row per role, held by one process until ``expires_at`` (epoch seconds)."""
+
+    __tablename__ = "audit_relay_lease"
+
+    name: str = Field(sa_column=Column(String(32), primary_key=True))
+    holder: str = Field(sa_column=Column(String(100), nullable=False))
+    expires_at: float = Field(sa_column=Column(Float, nullable=False))
+
+
+class PurgeGuardRow(SQLModel, table=True):
+    """The one door through the append-only trigger: set by the purge inside its transaction.
+
+    While ``organization``/``through_sequence`` are set, the trigger lets through deletes of that
+    organisation's events up to that sequence, and nothing else; the purge clears it before commit.
+    """
+
+    __tablename__ = "audit_purge_guard"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True))
+    organization: str | None = Field(default=None, sa_column=Column(String(63), nullable=True))
+    through_sequence: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class RetentionRow(SQLModel, table=True):
+    """An organisation's retention window; organisations without a row keep the default."""
+
+    __tablename__ = "audit_retention"
+
+    organization: str = Field(sa_column=Column(String(63), primary_key=True))
+    days: int = Field(sa_column=Column(Integer, nullable=False))
+    updated_at: str = Field(sa_column=Column(String(32), nullable=False))
+
+
+_APPEND_ONLY = "audit_events is append-only; only the retention purge may delete"
+
+_SQLITE_DDL = (
+    f"""CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events
+    BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END""",
+    f"""CREATE TRIGGER IF NOT EXISTS audit_events_guarded_delete BEFORE DELETE ON audit_events
+    WHEN NOT EXISTS (SELECT 1 FROM audit_purge_guard g WHERE g.id = 1
+                     AND g.organization = OLD.organization AND OLD.sequence <= g.through_sequence)
+    BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END""",
+    # External content: the index lives in FTS5, the text stays in audit_events.search_text.
+    """CREATE VIRTUAL TABLE IF NOT EXISTS audit_events_fts USING fts5(
+        search_text, content='audit_events', content_rowid='pk', tokenize='unicode61')""",
+    """CREATE TRIGGER IF NOT EXISTS audit_events_fts_insert AFTER INSERT ON audit_events
+    BEGIN INSERT INTO audit_events_fts(rowid, search_text) VALUES (new.pk, new.search_text); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_events_fts_delete AFTER DELETE ON audit_events
+    BEGIN INSERT INTO audit_events_fts(audit_events_fts, rowid, search_text)
+          VALUES ('delete', old.pk, old.search_text); END""",
+)
+
+_POSTGRES_DDL = (
+    f"""CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            IF EXISTS (SELECT 1 FROM audit_purge_guard g WHERE g.id = 1
+                       AND g.organization = OLD.organization AND OLD.sequence <= g.through_sequence) THEN
+                RETURN OLD;
+            END IF;
+        END IF;
+        RAISE EXCEPTION '{_APPEND_ONLY}' USING ERRCODE = 'integrity_constraint_violation';
+    END $$""",
+    "DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events",
+    """CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()""",
+    "DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events",
+    """CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()""",
+    """CREATE INDEX IF NOT EXISTS ix_audit_events_search ON audit_events
+    USING gin (to_tsvector('simple'::regconfig, search_text))""",
+)
+
+
 def install_triggers(bind: Any) -> None:
-    """Database triggers that make ``audit_events`` append-only (filled in with the sealed log)."""
+    """Create what the metadata cannot: append-only triggers, full-text search, the purge guard row.
+
+    ``bind`` is a synchronous SQLAlchemy connection (the migration's). Idempotent.
+    """
+    statements = _POSTGRES_DDL if bind.dialect.name == "postgresql" else _SQLITE_DDL
+    for statement in statements:
+        bind.exec_driver_sql(statement)
+    bind.exec_driver_sql(
+        "INSERT INTO audit_purge_guard (id, organization, through_sequence) "
+        "SELECT 1, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM audit_purge_guard WHERE id = 1)"
+    )

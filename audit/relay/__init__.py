@@ -1,0 +1,6 @@
+"""The relay: seals the outbox into the hash-chained log and runs delivery beside it."""
+
+from .lease import Lease, LeaseLost
+from .runner import Relay, RelayContext, Stage
+
+__all__ = ["Lease", "LeaseLost", "Relay", "RelayContext", "Stage"]

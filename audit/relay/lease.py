@@ -1,0 +1,73 @@
+"""The sealer lease: one row naming the process allowed to seal, until it expires.
+
+A leader renews the lease on a timer and, as a fence, inside every write it makes as leader:
+if a stalled process wakes after its lease passed to another, its next transaction finds the
+lease gone and rolls back instead of sealing beside the new leader.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..tables import RelayLeaseRow
+
+__all__ = ["Lease", "LeaseLost"]
+
+_lease = RelayLeaseRow.__table__
+
+
+class LeaseLost(Exception):
+    """This process no longer holds the lease it was acting under."""
+
+
+class Lease:
+    def __init__(
+        self, *, holder: str, ttl: float, name: str = "sealer", clock: Callable[[], float] = time.time
+    ) -> None:
+        self.holder = holder
+        self.ttl = ttl
+        self.name = name
+        self._clock = clock
+
+    async def hold(self, conn: AsyncConnection) -> bool:
+        """Take the lease if it is free or expired, or extend it if ours. ``True`` if we hold it now."""
+        now = self._clock()
+        taken = await conn.execute(
+            update(_lease)
+            .where(_lease.c.name == self.name, or_(_lease.c.holder == self.holder, _lease.c.expires_at < now))
+            .values(holder=self.holder, expires_at=now + self.ttl)
+        )
+        if taken.rowcount == 1:
+            return True
+        if (await conn.execute(select(_lease.c.holder).where(_lease.c.name == self.name))).first() is not None:
+            return False
+        try:
+            async with conn.begin_nested():
+                await conn.execute(insert(_lease).values(name=self.name, holder=self.holder, expires_at=now + self.ttl))
+        except IntegrityError:
+            return False  # another process created it first
+        return True
+
+    async def fence(self, conn: AsyncConnection) -> None:
+        """Renew inside ``conn``'s transaction, or raise :class:`LeaseLost` (rolling it back)."""
+        if not await self.hold(conn):
+            raise LeaseLost(self.name)
+
+    async def release(self, conn: AsyncConnection) -> None:
+        """Let the lease expire now, if it is ours, so a standby takes over at once."""
+        await conn.execute(
+            update(_lease).where(_lease.c.name == self.name, _lease.c.holder == self.holder).values(expires_at=0.0)
+        )
+
+    async def current_holder(self, conn: AsyncConnection) -> str | None:
+        row = (
+            await conn.execute(
+                select(_lease.c.holder).where(_lease.c.name == self.name, _lease.c.expires_at >= self._clock())
+            )
+        ).first()
+        return row.holder if row is not None else None

@@ -1,0 +1,257 @@
+"""The relay: one leader per database seals the outbox, signs checkpoints, purges, and runs stages.
+
+Every process may run a :class:`Relay`; the lease makes exactly one of them the leader. The
+leader runs its loops — sealing, lease renewal, checkpoints, retention — and the extra
+*stages* it was given (log-stream delivery is one) side by side. Followers retry the lease
+every second and take over once it expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from ..metrics import EVENTS_SEALED
+from ..retention import purge_expired
+from ..signals import OUTBOX_WRITTEN, Signal
+from ..signing import CheckpointKey, load_signing_key
+from ..store import seal_pending, write_checkpoints
+from ..tables import OutboxRow
+from ..transactions import Transactions
+from .lease import Lease, LeaseLost
+
+__all__ = ["Relay", "RelayContext", "Stage"]
+
+_log = structlog.get_logger("audit.relay")
+_outbox = OutboxRow.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class RelayContext:
+    """What a stage is given while its relay leads.
+
+    ``sealed`` is notified after every sealed batch: a stage that ships sealed events waits on
+    it (with a timeout, as a poll) instead of spinning. ``fence`` renews the lease inside a
+    write transaction, raising :class:`LeaseLost` if another process took over.
+    """
+
+    transactions: Transactions
+    sealed: Signal
+    holder: str
+    fence: Callable[[Any], Awaitable[None]]
+
+
+#: A stage runs while its relay leads, until cancelled: ``async def deliver(ctx): while True: ...``.
+#: If it raises, the error is logged and the stage restarted with backoff; sealing goes on.
+Stage = Callable[[RelayContext], Coroutine[Any, Any, None]]
+
+
+def _default_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Relay:
+    """Seals the audit outbox into the hash-chained log and runs the relay's stages.
+
+    The host constructs one per process and calls :meth:`start` and :meth:`stop` from its
+    lifespan; ``scimtrail relay`` calls :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        transactions: Transactions,
+        *,
+        secret_key: str = "",
+        stages: Sequence[Stage] = (),
+        holder: str | None = None,
+        batch_size: int = 500,
+        poll_interval: float = 0.05,
+        lease_ttl: float = 10.0,
+        checkpoint_interval: float = 60.0,
+        retention_interval: float = 3600.0,
+        wakeup: Signal = OUTBOX_WRITTEN,
+    ) -> None:
+        self.transactions = transactions
+        self.holder = holder or _default_holder()
+        self.sealed = Signal()
+        self._secret_key = secret_key
+        self._stages = tuple(stages)
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._checkpoint_interval = checkpoint_interval
+        self._retention_interval = retention_interval
+        self._wakeup = wakeup
+        self._lease = Lease(holder=self.holder, ttl=lease_ttl)
+        self._key: CheckpointKey | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._leading = False
+        self.context = RelayContext(transactions, self.sealed, self.holder, self._lease.fence)
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leading
+
+    async def start(self) -> None:
+        """Start in the background; returns at once (leadership may come later)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="audit-relay")
+
+    async def stop(self) -> None:
+        """Stop, seal what is pending and sign a last checkpoint if leading, and release the lease."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        was_leading = self._leading
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if was_leading:
+            try:
+                await asyncio.wait_for(self._farewell(), timeout=5.0)
+            except Exception:
+                _log.warning("relay stopped without a final seal", exc_info=True)
+
+    async def run(self) -> None:
+        """Lead when the lease allows, follow otherwise; until cancelled."""
+        while True:
+            try:
+                async with self.transactions.write() as conn:
+                    leading = await self._lease.hold(conn)
+            except Exception:
+                _log.warning("relay could not reach the lease", exc_info=True)
+                leading = False
+            if leading:
+                try:
+                    await self._lead()
+                except Exception:
+                    _log.exception("relay leadership ended by an error; retrying")
+                    await asyncio.sleep(1.0)
+            else:
+                await asyncio.sleep(min(1.0, self._lease.ttl / 3))
+
+    async def drain(self) -> int:
+        """Seal everything pending now, under the lease; returns how many events were sealed."""
+        total = 0
+        while count := await self._seal_batch():
+            total += count
+        return total
+
+    async def checkpoint(self) -> int:
+        """Sign a checkpoint for every chain that moved; returns how many were written."""
+        key = await self._signing_key()
+        async with self.transactions.write() as conn:
+            await self._lease.fence(conn)
+            return await write_checkpoints(conn, key, now=datetime.now(UTC))
+
+    async def purge(self) -> int:
+        """Apply every organisation's retention window now; returns how many events were purged."""
+        results = await purge_expired(self.transactions, fence=self._lease.fence)
+        return sum(r.purged for r in results)
+
+    async def _lead(self) -> None:
+        self._leading = True
+        _log.info("relay leading", holder=self.holder)
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._seal_loop())
+                group.create_task(self._renew_loop())
+                group.create_task(self._every(self._checkpoint_interval, self.checkpoint, "checkpoint"))
+                group.create_task(self._every(self._retention_interval, self.purge, "retention purge"))
+                for stage in self._stages:
+                    group.create_task(self._supervise(stage))
+        except* LeaseLost:
+            _log.warning("relay lost its lease; following", holder=self.holder)
+        finally:
+            self._leading = False
+
+    async def _seal_batch(self) -> int:
+        async with self.transactions.read() as conn:
+            # Cheap check first, so an idle relay never takes the write lock.
+            if (await conn.execute(select(_outbox.c.pk).limit(1))).first() is None:
+                return 0
+        async with self.transactions.write() as conn:
+            await self._lease.fence(conn)
+            sealed = await seal_pending(conn, limit=self._batch_size)
+        if sealed.count:
+            EVENTS_SEALED.inc(sealed.count)
+            self.sealed.notify()
+        return sealed.count
+
+    async def _seal_loop(self) -> None:
+        failures = 0
+        while True:
+            try:
+                count = await self._seal_batch()
+                failures = 0
+            except LeaseLost:
+                raise
+            except Exception:
+                failures += 1
+                _log.exception("sealing failed; retrying")
+                await asyncio.sleep(min(0.1 * 2**failures, 5.0))
+                continue
+            if count < self._batch_size:
+                await self._wakeup.wait(self._poll_interval)
+
+    async def _renew_loop(self) -> None:
+        interval = self._lease.ttl / 3
+        last_renewed = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.transactions.write() as conn:
+                    await self._lease.fence(conn)
+                last_renewed = asyncio.get_running_loop().time()
+            except LeaseLost:
+                raise
+            except Exception:
+                _log.warning("lease renewal failed", exc_info=True)
+                if asyncio.get_running_loop().time() - last_renewed > self._lease.ttl:
+                    raise LeaseLost(self._lease.name) from None
+
+    async def _every(self, interval: float, job: Callable[[], Awaitable[int]], name: str) -> None:
+        while True:
+            try:
+                await job()
+            except LeaseLost:
+                raise
+            except Exception:
+                _log.exception(f"{name} failed")
+            await asyncio.sleep(interval)
+
+    async def _supervise(self, stage: Stage) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await stage(self.context)
+                return
+            except LeaseLost:
+                raise
+            except Exception:
+                _log.exception("relay stage failed; restarting", stage=getattr(stage, "__name__", repr(stage)))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
+    async def _signing_key(self) -> CheckpointKey:
+        if self._key is None:
+            self._key = await load_signing_key(self.transactions, self._secret_key)
+        return self._key
+
+    async def _farewell(self) -> None:
+        try:
+            await self.drain()
+            await self.checkpoint()
+        except LeaseLost:
+            return
+        async with self.transactions.write() as conn:
+            await self._lease.release(conn)

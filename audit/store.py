@@ -1,0 +1,275 @@
+"""The sealed log: sealing outbox rows into the chain, signing checkpoints, reading events back.
+
+Functions here take an open connection and run inside the caller's transaction; the relay
+decides when and under which lease they run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .chain import GENESIS_HASH, canonical_json, link_hash, with_hash
+from .events import format_timestamp
+from .signing import CheckpointKey
+from .tables import AuditEventRow, ChainRow, CheckpointRow, OutboxRow
+
+__all__ = [
+    "SealedEvent",
+    "ChainHead",
+    "SealResult",
+    "seal_pending",
+    "write_checkpoints",
+    "checkpoint_payload",
+    "read_sealed",
+    "read_event",
+    "chain_heads",
+    "search_words",
+]
+
+_outbox = OutboxRow.__table__
+_events = AuditEventRow.__table__
+_chains = ChainRow.__table__
+_checkpoints = CheckpointRow.__table__
+
+_EVENT_COLUMNS = (
+    _events.c.organization,
+    _events.c.sequence,
+    _events.c.event_id,
+    _events.c.action,
+    _events.c.category,
+    _events.c.occurred_at,
+    _events.c.body,
+    _events.c.prev_hash,
+    _events.c.hash,
+)
+_NOT_A_WORD = re.compile(r"[^\w]+")
+
+
+@dataclass(frozen=True, slots=True)
+class SealedEvent:
+    """A sealed event as stored: ``json()`` is the canonical event that exports and sinks carry."""
+
+    organization: str
+    sequence: int
+    event_id: str
+    action: str
+    category: str
+    occurred_at: str
+    body: str
+    prev_hash: str
+    hash: str
+
+    def json(self) -> str:
+        return with_hash(self.body, self.hash)
+
+    def as_dict(self) -> dict[str, Any]:
+        event: dict[str, Any] = orjson.loads(self.body)
+        event["hash"] = self.hash
+        return event
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> SealedEvent:
+        return cls(
+            organization=row.organization,
+            sequence=row.sequence,
+            event_id=row.event_id,
+            action=row.action,
+            category=row.category,
+            occurred_at=row.occurred_at,
+            body=row.body,
+            prev_hash=row.prev_hash,
+            hash=row.hash,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    organization: str
+    last_sequence: int
+    head_hash: str
+    anchor_sequence: int
+    anchor_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class SealResult:
+    """What one sealing transaction did: how many events, and each touched chain's new head."""
+
+    count: int
+    heads: dict[str, int]
+
+
+def search_words(event: Mapping[str, Any]) -> str:
+    """The text full-text search matches: actor, action, category, targets, metadata.
+
+    Punctuation becomes spaces here, and in queries, so ``jane@acme.example`` is the phrase
+    ``jane acme example`` on both SQLite FTS5 and PostgreSQL's ``simple`` configuration.
+    """
+    parts: list[str] = [event["actor"]["name"], event["action"], event["category"]]
+    parts.extend(f"{t['type']} {t['name']}" for t in event["targets"])
+    for key, value in event["metadata"].items():
+        parts.append(key)
+        parts.extend(str(v) for v in value) if isinstance(value, list) else parts.append(str(value))
+    return _NOT_A_WORD.sub(" ", " ".join(parts)).strip().lower()
+
+
+async def _load_heads(conn: AsyncConnection, organizations: Iterable[str]) -> dict[str, ChainHead]:
+    rows = await conn.execute(select(_chains).where(_chains.c.organization.in_(list(organizations))))
+    return {r.organization: ChainHead(**r._mapping) for r in rows}
+
+
+async def seal_pending(conn: AsyncConnection, *, limit: int = 500) -> SealResult:
+    """Seal up to ``limit`` outbox rows, oldest first.
+
+    Must run with the sealer lease held (the relay fences it): sequences are read, incremented
+    and written back in this transaction, so a second concurrent sealer would hit the unique
+    (organization, sequence) constraint and roll back rather than fork the chain.
+    """
+    pending = (
+        await conn.execute(
+            select(_outbox.c.pk, _outbox.c.organization, _outbox.c.payload).order_by(_outbox.c.pk).limit(limit)
+        )
+    ).all()
+    if not pending:
+        return SealResult(0, {})
+    heads = await _load_heads(conn, {r.organization for r in pending})
+    known = set(heads)
+    events: list[dict[str, Any]] = []
+    for row in pending:
+        head = heads.get(row.organization) or ChainHead(row.organization, 0, GENESIS_HASH, 0, GENESIS_HASH)
+        payload = row.payload if isinstance(row.payload, dict) else orjson.loads(row.payload)
+        sequence = head.last_sequence + 1
+        event = {**payload, "sequence": sequence, "prev_hash": head.head_hash}
+        body = canonical_json(event)
+        hash_ = link_hash(body, head.head_hash)
+        targets = event["targets"]
+        events.append(
+            {
+                "event_id": event["id"],
+                "organization": row.organization,
+                "sequence": sequence,
+                "action": event["action"],
+                "category": event["category"],
+                "occurred_at": event["occurred_at"],
+                "actor_name": event["actor"]["name"],
+                "target_name": targets[0]["name"] if targets else None,
+                "search_text": search_words(event),
+                "body": body.decode(),
+                "prev_hash": head.head_hash,
+                "hash": hash_,
+            }
+        )
+        heads[row.organization] = ChainHead(row.organization, sequence, hash_, head.anchor_sequence, head.anchor_hash)
+    await conn.execute(insert(_events), events)
+    moved = [{"b_org": h.organization, "b_seq": h.last_sequence, "b_hash": h.head_hash} for h in heads.values()]
+    existing = [m for m in moved if m["b_org"] in known]
+    if existing:
+        await conn.execute(
+            update(_chains)
+            .where(_chains.c.organization == bindparam("b_org"))
+            .values(last_sequence=bindparam("b_seq"), head_hash=bindparam("b_hash")),
+            existing,
+        )
+    fresh = [
+        {
+            "organization": m["b_org"],
+            "last_sequence": m["b_seq"],
+            "head_hash": m["b_hash"],
+            "anchor_sequence": 0,
+            "anchor_hash": GENESIS_HASH,
+        }
+        for m in moved
+        if m["b_org"] not in known
+    ]
+    if fresh:
+        await conn.execute(insert(_chains), fresh)
+    await conn.execute(delete(_outbox).where(_outbox.c.pk.in_([r.pk for r in pending])))
+    return SealResult(len(events), {h.organization: h.last_sequence for h in heads.values()})
+
+
+def checkpoint_payload(
+    organization: str, last_sequence: int, head_hash: str, previous_signature: str | None, at: str
+) -> bytes:
+    """The exact bytes a checkpoint signature covers."""
+    return canonical_json(
+        {
+            "org": organization,
+            "last_sequence": last_sequence,
+            "head_hash": head_hash,
+            "previous_signature": previous_signature,
+            "at": at,
+        }
+    )
+
+
+async def write_checkpoints(conn: AsyncConnection, key: CheckpointKey, *, now: datetime) -> int:
+    """Sign the head of every chain that moved since its last checkpoint. Returns how many."""
+    latest = (
+        select(_checkpoints.c.organization, func.max(_checkpoints.c.pk).label("pk"))
+        .group_by(_checkpoints.c.organization)
+        .subquery()
+    )
+    previous = (
+        select(_checkpoints.c.organization, _checkpoints.c.last_sequence, _checkpoints.c.signature)
+        .join(latest, latest.c.pk == _checkpoints.c.pk)
+        .subquery()
+    )
+    due = await conn.execute(
+        select(_chains.c.organization, _chains.c.last_sequence, _chains.c.head_hash, previous.c.signature)
+        .outerjoin(previous, previous.c.organization == _chains.c.organization)
+        .where((previous.c.last_sequence.is_(None)) | (previous.c.last_sequence < _chains.c.last_sequence))
+    )
+    at = format_timestamp(now)
+    rows = []
+    for org, last_sequence, head_hash, previous_signature in due:
+        payload = checkpoint_payload(org, last_sequence, head_hash, previous_signature, at)
+        rows.append(
+            {
+                "organization": org,
+                "last_sequence": last_sequence,
+                "head_hash": head_hash,
+                "previous_signature": previous_signature,
+                "at": at,
+                "key_id": key.key_id,
+                "signature": key.sign(payload),
+            }
+        )
+    if rows:
+        await conn.execute(insert(_checkpoints), rows)
+    return len(rows)
+
+
+async def read_sealed(
+    conn: AsyncConnection, organization: str, *, after_sequence: int = 0, limit: int = 500
+) -> list[SealedEvent]:
+    """An organisation's sealed events after ``after_sequence``, in sequence order (for delivery)."""
+    rows = await conn.execute(
+        select(*_EVENT_COLUMNS)
+        .where(_events.c.organization == organization, _events.c.sequence > after_sequence)
+        .order_by(_events.c.sequence)
+        .limit(limit)
+    )
+    return [SealedEvent.from_row(r) for r in rows]
+
+
+async def read_event(conn: AsyncConnection, organization: str, event_id: str) -> SealedEvent | None:
+    """One sealed event by id, only if it belongs to ``organization``."""
+    row = (
+        await conn.execute(
+            select(*_EVENT_COLUMNS).where(_events.c.event_id == event_id, _events.c.organization == organization)
+        )
+    ).first()
+    return SealedEvent.from_row(row) if row is not None else None
+
+
+async def chain_heads(conn: AsyncConnection) -> dict[str, ChainHead]:
+    """Every organisation's chain, by slug."""
+    return {r.organization: ChainHead(**r._mapping) for r in await conn.execute(select(_chains))}

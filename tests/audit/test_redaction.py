@@ -1,0 +1,116 @@
+"""The privacy pipeline: only customer-facing identifiers survive (DESIGN §5)."""
+
+from __future__ import annotations
+
+import orjson
+
+from audit import Actor, EventDraft, RequestContext, Target
+from audit.redaction import REDACTED, looks_internal, redact, to_canonical
+
+_UUID = "2819c223-7f76-453a-919d-413861904646"
+_ULID = "01JD4Q1N8Y6XG3Q6R4Z8V9W2KM"
+_HEX = "9f86d081884c7d659a2feaa0c55ad015"
+_OKTA_ID = "00ub0oNGTSWTBKOLGLNR"
+_EXTERNAL_ID = "701984"
+_TOKEN = "scim_ab12cd34_Zm9vYmFyYmF6cXV4cXV1eA"
+_API_KEY = "sk_live9_SuperSecretValue123"
+
+
+def _leaky_draft() -> EventDraft:
+    return EventDraft(
+        organization="acme",
+        action="user.updated",
+        actor=Actor("scim_token", _UUID),
+        targets=(Target("user", "jane@acme.example"), Target("user", _OKTA_ID), Target("group", f"grp {_ULID}")),
+        context=RequestContext(ip="203.0.113.7", user_agent=f"curl Bearer {_TOKEN}", request_id="req_42"),
+        metadata={
+            "changed": [
+                {"path": "name.givenName", "value": "Janet"},
+                {"path": "phoneNumbers", "value": "+1 555 0100"},
+                "active",
+                _UUID,
+            ],
+            "externalId": _EXTERNAL_ID,
+            "external_id": _EXTERNAL_ID,
+            "user_id": _UUID,
+            "id": 4711,
+            "groupIds": [_HEX],
+            "password": "hunter2-Secret!",
+            "authorization": f"Bearer {_TOKEN}",
+            "note": f"created with {_API_KEY}",
+            "object": _HEX,
+            "value": "Janet",
+            "new": {"givenName": "Janet"},
+            "attributes": {"title": "Chief Secret Officer"},
+            "nested": {"familyName": "Doe"},
+            "okta": _OKTA_ID,
+            "reason": "profile push",
+        },
+    )
+
+
+def test_internal_ids_external_ids_values_and_secrets_do_not_survive() -> None:
+    event = to_canonical(_leaky_draft())
+    text = orjson.dumps(event).decode()
+    for leaked in (_UUID, _ULID, _HEX, _OKTA_ID, _EXTERNAL_ID, _TOKEN, _API_KEY, "hunter2", "Janet", "+1 555",
+                   "Chief Secret Officer", "Doe", "4711"):
+        assert leaked not in text, leaked
+    assert event["actor"] == {"type": "scim_token", "name": REDACTED}
+    assert event["targets"] == [
+        {"type": "user", "name": "jane@acme.example"},
+        {"type": "user", "name": REDACTED},
+        {"type": "group", "name": REDACTED},
+    ]
+    assert event["metadata"] == {"changed": ["name.givenName", "phoneNumbers", "active"], "reason": "profile push"}
+    assert event["context"] == {"ip": "203.0.113.7", "user_agent": REDACTED, "request_id": "req_42"}
+
+
+def test_customer_facing_identifiers_are_kept() -> None:
+    draft = EventDraft(
+        organization="acme",
+        action="group.member_added",
+        actor=Actor("oauth_client", "entra-provisioning"),
+        targets=(Target("group", "Engineering EMEA"), Target("user", "jane.doe@acme.example")),
+        metadata={"changed": ["members"], "count": 3, "label": "okta-prod"},
+    )
+    event = to_canonical(draft)
+    assert event["actor"]["name"] == "entra-provisioning"
+    assert [t["name"] for t in event["targets"]] == ["Engineering EMEA", "jane.doe@acme.example"]
+    assert event["metadata"] == {"changed": ["members"], "count": 3, "label": "okta-prod"}
+
+
+def test_changed_given_as_a_mapping_keeps_only_the_names() -> None:
+    event = to_canonical(
+        EventDraft("acme", "user.updated", Actor("scim_token", "okta"), metadata={"changed": {"title": "CEO", "active": False}})
+    )
+    assert event["metadata"]["changed"] == ["title", "active"]
+
+
+def test_metadata_limits() -> None:
+    metadata: dict[str, object] = {f"k{i:02d}": i for i in range(80)}
+    metadata["x" * 41] = "too long a key"
+    metadata["k00"] = "v" * 900
+    metadata["k01"] = ["word"] * 400
+    event = to_canonical(EventDraft("acme", "log_stream.updated", Actor("admin", "ops@acme.example"), metadata=metadata))
+    kept = event["metadata"]
+    assert len(kept) == 50
+    assert all(len(k) <= 40 for k in kept)
+    assert kept["k00"] == "v" * 500
+    assert len(orjson.dumps(kept["k01"])) <= 500
+
+
+def test_only_canonical_fields_survive() -> None:
+    event = to_canonical(_leaky_draft())
+    event["internal_pk"] = 7
+    event["actor"]["id"] = _UUID
+    cleaned = redact(event)
+    assert set(cleaned) == {"id", "version", "organization", "action", "category", "occurred_at", "actor",
+                            "targets", "context", "metadata"}
+    assert set(cleaned["actor"]) == {"type", "name"}
+
+
+def test_id_detection() -> None:
+    assert looks_internal(_UUID) and looks_internal(_UUID.replace("-", "")) and looks_internal(_ULID)
+    assert looks_internal(_HEX) and looks_internal(_OKTA_ID)
+    for name in ("jane@acme.example", "Engineering", "okta-prod", "2026-11-22T02:00:00.123Z", "deadbeef"):
+        assert not looks_internal(name), name
