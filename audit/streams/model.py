@@ -1,0 +1,174 @@
+"""A log stream as the relay and the admin API see it, and the queries both need."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import ColumnElement, and_, func, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from audit.events import CATALOGUE, format_timestamp
+from audit.formats import get_encoder
+from audit.relay.sinks import Sink, SinkConfigError, SinkContext, get_sink
+from audit.tables import AuditEventRow
+
+from .crypto import SecretBox
+from .tables import DeadLetterRow, StreamRow
+
+__all__ = [
+    "STATES",
+    "EventFilter",
+    "Stream",
+    "build_sink",
+    "dead_letter_count",
+    "lag",
+    "now",
+    "parse_filter",
+    "read_events",
+    "split_secrets",
+]
+
+#: active → delivering; paused → holding its backlog by choice; failing → the receiver refuses
+#: us and the relay keeps trying; disabled → given up (or gone), until an admin resumes it.
+STATES = ("active", "paused", "failing", "disabled")
+
+_events = AuditEventRow.__table__
+_streams = StreamRow.__table__
+_dead_letters = DeadLetterRow.__table__
+_ALL_ACTIONS = {action: category for category, actions in CATALOGUE.items() for action in actions}
+
+
+def now() -> str:
+    return format_timestamp(datetime.now(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events a stream carries; an empty tuple means "any"."""
+
+    categories: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"categories": list(self.categories), "actions": list(self.actions)}
+
+    def clause(self) -> ColumnElement[bool]:
+        parts: list[ColumnElement[bool]] = []
+        if self.categories:
+            parts.append(_events.c.category.in_(self.categories))
+        if self.actions:
+            parts.append(_events.c.action.in_(self.actions))
+        return and_(*parts) if parts else true()
+
+
+def parse_filter(value: Any) -> EventFilter:
+    """``{"categories": [...], "actions": [...]}`` checked against the event catalogue."""
+    if value is None:
+        return EventFilter()
+    if not isinstance(value, Mapping) or set(value) - {"categories", "actions"}:
+        raise SinkConfigError('filter must be an object with optional "categories" and "actions" lists')
+    categories = _names(value.get("categories"), "filter.categories", CATALOGUE)
+    actions = _names(value.get("actions"), "filter.actions", _ALL_ACTIONS)
+    return EventFilter(categories, actions)
+
+
+def _names(value: Any, where: str, known: Mapping[str, Any]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SinkConfigError(f"{where} must be a list of strings")
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise SinkConfigError(f"{where} has unknown value(s): {', '.join(unknown)}")
+    return tuple(sorted(set(value)))
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    id: str
+    organization: str
+    name: str
+    type: str
+    format: str
+    config: Mapping[str, Any]
+    secrets: str
+    filter: EventFilter
+    state: str
+    cursor: int
+    version: int
+    created_at: str
+    updated_at: str
+    last_success_at: str | None = None
+    last_error: str | None = None
+    last_error_at: str | None = None
+    failing_since: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Stream:
+        values = dict(row._mapping)
+        flt = values.pop("filter") or {}
+        return cls(
+            filter=EventFilter(tuple(flt.get("categories") or ()), tuple(flt.get("actions") or ())),
+            **{k: v for k, v in values.items() if k in cls.__dataclass_fields__},
+        )
+
+    @property
+    def deliverable(self) -> bool:
+        return self.state in ("active", "failing")
+
+
+def build_sink(stream: Stream, box: SecretBox, client: httpx.AsyncClient) -> Sink:
+    """The stream's sink, with its secrets opened, ready to send."""
+    sink_type = get_sink(stream.type)
+    config = {**stream.config, **box.open(stream.id, stream.secrets)}
+    context = SinkContext(stream.id, stream.organization, get_encoder(stream.format), client)
+    return sink_type(config, context)
+
+
+def _event(row: Any) -> dict[str, Any]:
+    event: dict[str, Any] = orjson.loads(row.body)
+    event.setdefault("sequence", row.sequence)
+    event.setdefault("prev_hash", row.prev_hash)
+    event["hash"] = row.hash
+    return event
+
+
+async def read_events(conn: AsyncConnection, stream: Stream, after: int, limit: int) -> list[dict[str, Any]]:
+    """The stream's next events after sequence ``after``, in order, as canonical events."""
+    query = (
+        select(_events.c.sequence, _events.c.body, _events.c.prev_hash, _events.c.hash)
+        .where(_events.c.organization == stream.organization, _events.c.sequence > after, stream.filter.clause())
+        .order_by(_events.c.sequence)
+        .limit(limit)
+    )
+    return [_event(row) for row in await conn.execute(query)]
+
+
+async def lag(conn: AsyncConnection, stream: Stream) -> tuple[int, float]:
+    """Events the stream has yet to deliver, and the age in seconds of the oldest of them."""
+    where = (_events.c.organization == stream.organization, _events.c.sequence > stream.cursor, stream.filter.clause())
+    count = (await conn.execute(select(func.count()).select_from(_events).where(*where))).scalar_one()
+    if not count:
+        return 0, 0.0
+    oldest = (
+        await conn.execute(select(_events.c.occurred_at).where(*where).order_by(_events.c.sequence).limit(1))
+    ).scalar_one()
+    age = (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds()
+    return int(count), max(0.0, age)
+
+
+async def dead_letter_count(conn: AsyncConnection, stream_id: str) -> int:
+    query = select(func.count()).select_from(_dead_letters).where(_dead_letters.c.stream_id == stream_id)
+    return int((await conn.execute(query)).scalar_one())
+
+
+def split_secrets(type_name: str, config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    secret_fields = get_sink(type_name).secret_fields
+    public = {k: v for k, v in config.items() if k not in secret_fields}
+    secrets = {k: v for k, v in config.items() if k in secret_fields}
+    return public, secrets
