@@ -47,7 +47,7 @@ def coerce(attr: Attribute, value: Any, name: str) -> Any:
     Returns :data:`UNSET` when the value means "unassigned". ``name`` is the dotted attribute name
     used in error messages.
     """
-    if value is None:
+    if value is None or value == []:
         return UNSET
     if not attr.multi_valued:
         if isinstance(value, list):

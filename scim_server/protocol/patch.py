@@ -330,18 +330,23 @@ class _Patcher:
     # --- where things live --------------------------------------------------------------------
 
     def _container(self, ref: AttrRef) -> dict[str, Any]:
-        if not ref.is_extension:
+        urn = self._extension_of(ref)
+        if urn is None:
             return self.doc
-        assert ref.schema is not None
-        block = self.doc.get(ref.schema)
+        block = self.doc.get(urn)
         if not isinstance(block, dict):
-            block = self.doc[ref.schema] = {}
+            block = self.doc[urn] = {}
         return block
 
     def _prune(self, ref: AttrRef) -> None:
         """Drop an extension block left empty, so ``schemas`` stops listing it."""
-        if ref.is_extension and not self.doc.get(ref.schema or ""):
-            self.doc.pop(ref.schema or "", None)
+        urn = self._extension_of(ref)
+        if urn is not None and not self.doc.get(urn):
+            self.doc.pop(urn, None)
+
+    def _extension_of(self, ref: AttrRef) -> str | None:
+        """The extension URN whose block holds ``ref``; ``None`` for core and common attributes."""
+        return ref.schema if ref.schema is not None and ref.schema != self.rtype.schema.id else None
 
 
 def _name(ref: AttrRef, sub: Attribute | None) -> str:
