@@ -77,7 +77,6 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        error = PayloadTooLarge(f"The request body exceeds {self.max_bytes} bytes.")
         for key, value in scope["headers"]:
             if key == b"content-length":
                 try:
@@ -85,7 +84,7 @@ class BodySizeLimitMiddleware:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    await send_error(send, 413, error.to_dict(), {"connection": "close"})
+                    await send_error(send, 413, self._error().to_dict(), {"connection": "close"})
                     return
         received = 0
 
@@ -96,7 +95,10 @@ class BodySizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     # Rendered by the application's error handler like any other SCIM error.
-                    raise error
+                    raise self._error()
             return message
 
         await self.app(scope, limited_receive, send)
+
+    def _error(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"The request body exceeds {self.max_bytes} bytes.")
