@@ -15,7 +15,7 @@ from scim_server.protocol.discovery import (
     schema_document,
     service_provider_config,
 )
-from scim_server.protocol.errors import InvalidSyntax, NotFound
+from scim_server.protocol.errors import InvalidSyntax, InvalidValue, NotFound, ScimError
 from scim_server.protocol.listing import LIST_RESPONSE_SCHEMA, parse_list_query
 from scim_server.protocol.projection import parse_projection
 from scim_server.protocol.resource import etag, parse_etags
@@ -99,6 +99,27 @@ class _Endpoints:
             )
         return _resource_response(result)
 
+    async def root_search(self, request: Request) -> Response:
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise InvalidSyntax("A SearchRequest must be a JSON object.")
+        params = {k: v for k, v in body.items() if k.lower() != "schemas"}
+        if any(k.lower() == "cursor" for k in params):
+            raise InvalidValue("Cursor paging is not available for searches across resource types.")
+        queries, first_error = [], None
+        for rtype in resource_types():
+            try:
+                queries.append((rtype, parse_list_query(
+                    rtype, params, default_count=self.settings.default_page_size, max_count=self.settings.max_page_size
+                )))
+            except ScimError as exc:
+                # An attribute that only one resource type has: the others simply cannot match.
+                first_error = first_error or exc
+        if not queries:
+            assert first_error is not None
+            raise first_error
+        return ScimResponse(await self.service.search_all(self._caller(request), queries))
+
     async def bulk(self, request: Request) -> Response:
         raw = await request.body()
         body = await read_json(request)
@@ -172,6 +193,7 @@ def scim_routes(service: Provisioning, settings: Settings) -> list[Route]:
         Route("/Schemas", e.schemas, methods=["GET"]),
         Route("/Schemas/{id:path}", e.schemas, methods=["GET"]),
         Route("/Bulk", e.bulk, methods=["POST"]),
+        Route("/.search", e.root_search, methods=["POST"]),
     ]
     for rtype in resource_types():
         path = rtype.endpoint

@@ -258,6 +258,29 @@ class Provisioning:
             next_cursor = more.encode()
         return list_response(resources, total=total, query=query, next_cursor=next_cursor)
 
+    async def search_all(self, caller: Caller, queries: Sequence[tuple[ResourceType, ListQuery]]) -> dict[str, Any]:
+        """Root-level search (RFC 7644 §3.4.3): every resource type the filter applies to, one after
+        another, paged by index over the concatenation."""
+        first = queries[0][1]
+        want_from, want = first.start_index - 1, first.count
+        resources: list[dict[str, Any]] = []
+        total = 0
+        async with self.db.read() as conn:
+            for rtype, query in queries:
+                repo = ResourceRepository(conn, self._kind(rtype), caller.org_id)
+                n = await repo.count(query.filter)
+                offset = max(want_from - total, 0)
+                room = want - len(resources)
+                total += n
+                if room <= 0 or offset >= n:
+                    continue
+                rows = await repo.page(
+                    query.filter, sort_by=query.sort_by, descending=query.descending, offset=offset, limit=room
+                )
+                derived = await self._derived(conn, caller, rtype, rows, query.projection)
+                resources += [query.projection.apply(self._render(caller, rtype, r, derived.get(r.id))) for r in rows]
+        return list_response(resources, total=total, query=first, next_cursor=None)
+
     @staticmethod
     def _cursor_position(query: ListQuery) -> tuple[int, int | None]:
         """(offset, after_pk) for a cursor request: keyset on the default order, offset under sortBy."""
