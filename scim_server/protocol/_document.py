@@ -17,7 +17,7 @@ from ._coerce import UNSET, coerce_element, one_primary, same_element
 from .errors import InvalidValue, ScimError
 from .schema import GROUP_SCHEMA, Attribute, ResourceType
 
-__all__ = ["MemberRef", "is_members", "stored_attributes", "assemble", "require", "member_refs"]
+__all__ = ["MemberRef", "is_members", "assemble", "require", "member_refs"]
 
 _MEMBER_TYPES = {"user": "User", "group": "Group"}
 
@@ -36,13 +36,6 @@ def is_members(rtype: ResourceType, attr: Attribute) -> bool:
     return rtype.schema.id == GROUP_SCHEMA and attr.name == "members"
 
 
-def stored_attributes(rtype: ResourceType, attributes: Iterable[Attribute]) -> Iterable[Attribute]:
-    """The attributes a client may write and ``data`` may hold."""
-    for attr in attributes:
-        if attr.mutability not in ("readOnly", "writeOnly") and not is_members(rtype, attr):
-            yield attr
-
-
 def assemble(rtype: ResourceType, doc: Mapping[str, Any]) -> dict[str, Any]:
     """Put a document whose values are already coerced into canonical shape."""
     schemas = [rtype.schema.id]
@@ -50,19 +43,27 @@ def assemble(rtype: ResourceType, doc: Mapping[str, Any]) -> dict[str, Any]:
     found = rtype.top_level("externalId")
     assert found is not None
     _put(out, found[1], doc.get(found[1].name))
-    for attr in stored_attributes(rtype, rtype.schema.attributes.values()):
-        _put(out, attr, doc.get(attr.name))
+    _put_all(rtype, out, rtype.schema.attributes.values(), doc)
     for ext, _ in rtype.extensions:
         block = doc.get(ext.id)
-        if not isinstance(block, Mapping):
+        if not isinstance(block, dict):
             continue
         tidy: dict[str, Any] = {}
-        for attr in stored_attributes(rtype, ext.attributes.values()):
-            _put(tidy, attr, block.get(attr.name))
+        _put_all(rtype, tidy, ext.attributes.values(), block)
         if tidy:
             out[ext.id] = tidy
             schemas.append(ext.id)
     return out
+
+
+def _put_all(
+    rtype: ResourceType, out: dict[str, Any], attributes: Iterable[Attribute], doc: Mapping[str, Any]
+) -> None:
+    """Copy the attributes ``data`` may hold, in schema order."""
+    for attr in attributes:
+        value = doc.get(attr.name)
+        if value is not None and attr.mutability not in ("readOnly", "writeOnly") and not is_members(rtype, attr):
+            _put(out, attr, value)
 
 
 def _put(out: dict[str, Any], attr: Attribute, value: Any) -> None:
@@ -77,6 +78,8 @@ def _tidy(attr: Attribute, value: Any) -> Any:
     if attr.multi_valued:
         if not isinstance(value, list):
             return UNSET
+        if not attr.is_complex:
+            return [v for v in value if v is not None] or UNSET
         out: list[Any] = []
         for element in value:
             element = _tidy_one(attr, element)
@@ -93,7 +96,7 @@ def _tidy_one(attr: Attribute, value: Any) -> Any:
         return UNSET
     if not attr.is_complex:
         return value
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return UNSET
     tidy = {
         sub.name: value[sub.name]
@@ -116,8 +119,8 @@ def require(rtype: ResourceType, doc: Mapping[str, Any], missing: type[ScimError
         if isinstance(block, Mapping):
             blocks.append((f"{ext.id}:", ext.attributes.values(), block))
     for prefix, attributes, block in blocks:
-        for attr in stored_attributes(rtype, attributes):
-            if not attr.required:
+        for attr in attributes:
+            if not attr.required or attr.mutability in ("readOnly", "writeOnly") or is_members(rtype, attr):
                 continue
             value = block.get(attr.name)
             if value is None:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import structlog
 
 from ._coerce import UNSET, coerce, coerce_element, matches_subset, one_primary, same_element
@@ -138,7 +139,7 @@ class _Patcher:
 
     def apply(self, op: str, path: str | None, value: Any, has_value: bool) -> None:
         if path is not None:
-            self._apply_path(op, parse_path(path, self.rtype), value, has_value)
+            self._apply_path(op, _parse_path(path, self.rtype), value, has_value)
             return
         if op == "remove":
             raise NoTarget("A remove operation needs a 'path' naming what to remove.")
@@ -170,7 +171,7 @@ class _Patcher:
                     self._apply_key(op, f"{ext.id}:{sub_key}", item)
             return
         try:
-            path = parse_path(key, self.rtype) if "[" in key else PatchPath(self.rtype.resolve(key))
+            path = _parse_path(key, self.rtype)
         except InvalidPath:
             if "[" in key:
                 raise
@@ -349,6 +350,11 @@ class _Patcher:
         return ref.schema if ref.schema is not None and ref.schema != self.rtype.schema.id else None
 
 
+def _parse_path(text: str, rtype: ResourceType) -> PatchPath:
+    """A path without a value filter is just an attribute reference: resolve it without the tokenizer."""
+    return parse_path(text, rtype) if "[" in text else PatchPath(rtype.resolve(text))
+
+
 def _name(ref: AttrRef, sub: Attribute | None) -> str:
     return f"{ref.dotted}.{sub.name}" if sub is not None else ref.dotted
 
@@ -430,10 +436,7 @@ class _MemberLedger:
         return MemberChanges(list(self._add.values()), set(self._remove), self._remove_all, self._remove_where)
 
 
-def _clone(value: Any) -> Any:
-    """A deep copy of a JSON document, several times faster than ``copy.deepcopy``."""
-    if isinstance(value, Mapping):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clone(v) for v in value]
-    return value
+def _clone(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a JSON document; orjson's round trip is several times faster than ``copy.deepcopy``."""
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(data if isinstance(data, dict) else dict(data)))
+    return copied
