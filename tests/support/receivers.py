@@ -1,0 +1,298 @@
+"""Receivers for log-stream tests: real HTTP servers on 127.0.0.1 that hold senders to the
+documented protocol (SINKS.md) and record what they were sent.
+
+Each receiver is an ASGI app served by uvicorn on the test's event loop (:class:`Served`). It
+answers protocol violations the way the real service documents, and can be scripted to fail
+(:meth:`Receiver.fail_next`): a status with headers, a delay, or both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import json
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.support.server import free_port
+
+__all__ = ["DatadogReceiver", "Fault", "Receiver", "Served", "SplunkHecReceiver", "WebhookReceiver"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted answer: wait ``delay`` seconds, then answer ``status`` (0: answer normally)."""
+
+    status: int = 500
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+    delay: float = 0.0
+
+
+class Receiver:
+    """What every receiver records: requests, accepted events (in arrival order), faults to play."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.faults: deque[Fault] = deque()
+        #: Every event accepted, in arrival order, duplicates included.
+        self.received: list[dict[str, Any]] = []
+        self.batch_ids: list[str] = []
+        self.rejections: list[str] = []
+
+    def fail_next(self, *faults: Fault) -> None:
+        self.faults.extend(faults)
+
+    def unique(self, key: str = "id") -> list[dict[str, Any]]:
+        """Accepted events with copies removed (first arrival wins), as a deduplicating SIEM keeps them."""
+        seen: set[Any] = set()
+        out = []
+        for event in self.received:
+            if event[key] not in seen:
+                seen.add(event[key])
+                out.append(event)
+        return out
+
+    async def _scripted(self) -> Response | None:
+        self.requests += 1
+        if not self.faults:
+            return None
+        fault = self.faults.popleft()
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.status == 0:
+            return None
+        if isinstance(fault.body, dict | list):
+            return JSONResponse(fault.body, fault.status, headers=dict(fault.headers))
+        return Response(fault.body or b"", fault.status, headers=dict(fault.headers))
+
+    def _reject(self, status: int, body: Any) -> Response:
+        self.rejections.append(f"{status} {body}")
+        return JSONResponse(body, status) if not isinstance(body, str) else Response(body, status)
+
+
+class WebhookReceiver(Receiver):
+    """A Standard Webhooks consumer: verifies signatures with the reference library."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.verifier = Webhook(secret)
+        self.app = Starlette(routes=[Route("/hook", self._hook, methods=["POST"])])
+
+    async def _hook(self, request: Request) -> Response:
+        body = await request.body()
+        if request.headers.get("content-type") != "application/json":
+            return self._reject(415, "content-type must be application/json")
+        try:
+            payload = self.verifier.verify(body, dict(request.headers))
+        except WebhookVerificationError as exc:
+            return self._reject(401, f"bad signature: {exc}")
+        if not isinstance(payload, list) or not payload:
+            return self._reject(400, "body must be a non-empty JSON array")
+        if (scripted := await self._scripted()) is not None:
+            return scripted
+        self.batch_ids.append(request.headers["webhook-id"])
+        self.received.extend(payload)
+        return Response(status_code=204)
+
+
+class SplunkHecReceiver(Receiver):
+    """Splunk's HTTP Event Collector, with its error codes and indexer acknowledgement."""
+
+    def __init__(self, token: str, *, ack: bool = False, indexes: tuple[str, ...] = ("main",), ack_after_polls: int = 1):
+        super().__init__()
+        self.token = token
+        self.ack = ack
+        self.indexes = indexes
+        self.ack_after_polls = ack_after_polls
+        self.channels: set[str] = set()
+        self.envelopes: list[dict[str, Any]] = []
+        self._next_ack = 0
+        #: ackId → [polls seen, events]; events count as received only once acknowledged.
+        self._pending: dict[int, list[Any]] = {}
+        self.app = Starlette(
+            routes=[
+                Route("/services/collector/event", self._event, methods=["POST"]),
+                Route("/services/collector/ack", self._ack, methods=["POST"]),
+            ]
+        )
+
+    def _auth(self, request: Request) -> Response | None:
+        header = request.headers.get("authorization")
+        if header is None:
+            return self._reject(401, {"text": "Token is required", "code": 2})
+        scheme, _, token = header.partition(" ")
+        if scheme != "Splunk":
+            return self._reject(401, {"text": "Invalid authorization", "code": 3})
+        if token != self.token:
+            return self._reject(403, {"text": "Invalid token", "code": 4})
+        return None
+
+    def _channel(self, request: Request) -> str | Response | None:
+        channel = request.headers.get("x-splunk-request-channel") or request.query_params.get("channel")
+        if self.ack and not channel:
+            return self._reject(400, {"text": "Data channel is missing", "code": 10})
+        return channel
+
+    async def _event(self, request: Request) -> Response:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        channel = self._channel(request)
+        if isinstance(channel, Response):
+            return channel
+        raw = (await request.body()).decode()
+        if not raw.strip():
+            return self._reject(400, {"text": "No data", "code": 5})
+        envelopes = []
+        decoder = json.JSONDecoder()
+        position = 0
+        try:
+            while position < len(raw):
+                while position < len(raw) and raw[position].isspace():
+                    position += 1
+                if position == len(raw):
+                    break
+                envelope, position = decoder.raw_decode(raw, position)
+                envelopes.append(envelope)
+        except json.JSONDecodeError:
+            return self._reject(400, {"text": "Invalid data format", "code": 6, "invalid-event-number": len(envelopes)})
+        for number, envelope in enumerate(envelopes):
+            if not isinstance(envelope, dict) or "event" not in envelope:
+                return self._reject(400, {"text": "Event field is required", "code": 12, "invalid-event-number": number})
+            if envelope["event"] in ("", None, {}):
+                return self._reject(400, {"text": "Event field cannot be blank", "code": 13, "invalid-event-number": number})
+            if "index" in envelope and envelope["index"] not in self.indexes:
+                return self._reject(400, {"text": "Incorrect index", "code": 7, "invalid-event-number": number})
+            if not isinstance(envelope.get("time"), int | float):
+                return self._reject(400, {"text": "Invalid data format", "code": 6, "invalid-event-number": number})
+        if (scripted := await self._scripted()) is not None:
+            return scripted
+        events = [e["event"] for e in envelopes]
+        self.envelopes.extend(envelopes)
+        if not self.ack:
+            self.received.extend(events)
+            return JSONResponse({"text": "Success", "code": 0})
+        assert isinstance(channel, str)
+        self.channels.add(channel)
+        ack_id = self._next_ack
+        self._next_ack += 1
+        self._pending[ack_id] = [0, events]
+        return JSONResponse({"text": "Success", "code": 0, "ackId": ack_id})
+
+    async def _ack(self, request: Request) -> Response:
+        if (denied := self._auth(request)) is not None:
+            return denied
+        if not self.ack:
+            return self._reject(400, {"text": "ACK is disabled", "code": 14})
+        channel = request.query_params.get("channel") or request.headers.get("x-splunk-request-channel")
+        if not channel:
+            return self._reject(400, {"text": "Data channel is missing", "code": 10})
+        if channel not in self.channels:
+            return self._reject(400, {"text": "Invalid data channel", "code": 11})
+        body = json.loads(await request.body())
+        answer = {}
+        for ack_id in body["acks"]:
+            entry = self._pending.get(ack_id)
+            if entry is None:
+                answer[str(ack_id)] = False
+                continue
+            entry[0] += 1
+            done = entry[0] >= self.ack_after_polls
+            if done and entry[1] is not None:
+                self.received.extend(entry[1])
+                entry[1] = None
+            answer[str(ack_id)] = done
+        return JSONResponse({"acks": answer})
+
+
+class DatadogReceiver(Receiver):
+    """Datadog's logs intake (API v2): API key, gzip, array and size limits."""
+
+    def __init__(self, api_key: str, *, max_payload_bytes: int = 5 * 1024 * 1024, max_items: int = 1000):
+        super().__init__()
+        self.api_key = api_key
+        self.max_payload_bytes = max_payload_bytes
+        self.max_items = max_items
+        self.payload_sizes: list[int] = []
+        self.items: list[dict[str, Any]] = []
+        self.app = Starlette(routes=[Route("/api/v2/logs", self._logs, methods=["POST"])])
+
+    async def _logs(self, request: Request) -> Response:
+        if request.headers.get("dd-api-key") != self.api_key:
+            return self._reject(403, {"errors": ["Forbidden"]})
+        if request.headers.get("content-type") != "application/json":
+            return self._reject(400, {"errors": ["content-type must be application/json"]})
+        raw = await request.body()
+        if request.headers.get("content-encoding") == "gzip":
+            try:
+                raw = gzip.decompress(raw)
+            except (OSError, EOFError):
+                return self._reject(400, {"errors": ["bad gzip"]})
+        if len(raw) > self.max_payload_bytes:
+            return self._reject(413, {"errors": ["Payload too large"]})
+        try:
+            items = json.loads(raw)
+        except json.JSONDecodeError:
+            return self._reject(400, {"errors": ["invalid JSON"]})
+        if not isinstance(items, list) or not 0 < len(items) <= self.max_items:
+            return self._reject(400, {"errors": [f"expected an array of 1 to {self.max_items} logs"]})
+        for item in items:
+            missing = {"ddsource", "service", "hostname", "ddtags", "message", "date", "audit"} - set(item)
+            if missing:
+                return self._reject(400, {"errors": [f"missing {sorted(missing)}"]})
+        if (scripted := await self._scripted()) is not None:
+            return scripted
+        self.payload_sizes.append(len(raw))
+        self.received.extend(item["audit"] for item in items)
+        self.items.extend(items)
+        return JSONResponse({}, 202)
+
+
+class _QuietServer(uvicorn.Server):
+    """Leaves signal handling to pytest: several receivers start and stop in any order."""
+
+    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+class Served:
+    """An ASGI app served by uvicorn on 127.0.0.1, which can be stopped and started again."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.app = app
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> Served:
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        self._server = _QuietServer(config)
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+            self._server = self._task = None
+
+    async def __aenter__(self) -> Served:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
