@@ -646,3 +646,33 @@ def test_operations_apply_in_order() -> None:
                      {"op": "remove", "path": "title"},
                      {"op": "add", "path": "title", "value": "B"})
     assert out.data["title"] == "B"
+
+
+def test_empty_path_is_read_as_no_path() -> None:
+    out = patch_user(BABS, {"op": "replace", "path": "", "value": {"title": "T"}})
+    assert out.data["title"] == "T"
+    fails(NoTarget, user_type(), BABS, patch_body({"op": "remove", "path": " "}))
+
+
+def test_add_whole_element_with_filter_matching_nothing_merges_into_the_seed() -> None:
+    out = patch_user(BABS, {"op": "add", "path": 'phoneNumbers[type eq "mobile"]', "value": {"value": "+1 555 0100"}})
+    assert out.data["phoneNumbers"][-1] == {"value": "+1 555 0100", "type": "mobile"}
+
+
+def test_add_or_replace_with_null_value() -> None:
+    assert patch_user(BABS, {"op": "add", "path": "nickName", "value": None}).changed == []
+    out = patch_user(BABS, {"op": "replace", "value": {ENT: None}})
+    assert ENT not in out.data and out.data["schemas"] == [USER_SCHEMA]
+
+
+def test_members_given_as_bare_ids() -> None:
+    out = patch_group({"op": "remove", "path": "members", "value": ["u1", "u2"]})
+    assert out.members == MemberChanges(add=[], remove={"u1", "u2"})
+
+
+def test_members_after_remove_all_only_the_later_adds_count() -> None:
+    out = patch_group({"op": "add", "path": "members", "value": [{"value": "u1"}]},
+                      {"op": "remove", "path": "members"},
+                      {"op": "add", "path": "members", "value": [{"value": "u2"}]},
+                      {"op": "remove", "path": 'members[type eq "Group"]'})
+    assert out.members == MemberChanges(add=[MemberRef("u2")], remove=set(), remove_all=True)
