@@ -14,12 +14,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .api.admin import Guard, admin_app
 from .api.errors import exception_handlers
 from .api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from .api.oauth import oauth_routes
 from .api.scim import scim_routes
 from .api.scim_auth import ScimAuthMiddleware
+from .auth import Authenticator, RateLimiter
 from .logs import configure_logging
 from .services import Provisioning
+from .services.credentials import Credentials
 from .settings import Settings
 from .storage.engine import Database, create_engine
 from .storage.migrations import upgrade
@@ -35,9 +39,9 @@ _PUBLIC_SCIM_PATHS = ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas")
 class _PublicOrAuthenticated:
     """Lets discovery through and sends everything else past the SCIM authenticator."""
 
-    def __init__(self, app: ASGIApp, db: Database) -> None:
+    def __init__(self, app: ASGIApp, authenticator: Authenticator, limiter: RateLimiter, settings: Settings) -> None:
         self.public = app
-        self.protected = ScimAuthMiddleware(app, db)
+        self.protected = ScimAuthMiddleware(app, authenticator, limiter, settings.trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")[len(scope.get("root_path", "")) :] if scope["type"] == "http" else ""
@@ -52,10 +56,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     db = Database(create_engine(settings.database_url))
     provisioning = Provisioning(db, audit_enabled=settings.audit_enabled)
+    credentials = Credentials(db)
+    authenticator = Authenticator(db)
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    guard = Guard(authenticator, limiter, settings.trusted_proxies)
 
     scim = Starlette(
         routes=scim_routes(provisioning, settings),
-        middleware=[Middleware(_PublicOrAuthenticated, db=db)],
+        middleware=[Middleware(_PublicOrAuthenticated, authenticator=authenticator, limiter=limiter, settings=settings)],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
     )
 
@@ -78,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            await authenticator.aclose()
             await db.dispose()
 
     app = Starlette(
@@ -85,6 +94,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Mount("/scim/v2", app=scim),
+            *oauth_routes(credentials, authenticator, settings.oauth_token_ttl_seconds, settings.trusted_proxies),
+            # The audit sub-apps go in extra_routes, authorised by guard.authorize (audit.Authorize).
+            Mount("/api/v1", app=admin_app(credentials, guard)),
         ],
         middleware=[
             Middleware(RequestContextMiddleware),
@@ -95,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.authenticator = authenticator
     return app
 
 

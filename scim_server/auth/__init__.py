@@ -1,6 +1,16 @@
 """Credentials: issuing, hashing and checking them, and the Principal they resolve to."""
 
-from .authenticate import AuthenticationFailed, authenticate_bearer
+from .authenticate import Audience, AuthenticationFailed, Authenticator
+from .changes import credentials_changed
 from .principal import Principal, PrincipalKind
+from .rate_limit import RateLimiter
 
-__all__ = ["AuthenticationFailed", "Principal", "PrincipalKind", "authenticate_bearer"]
+__all__ = [
+    "Audience",
+    "AuthenticationFailed",
+    "Authenticator",
+    "Principal",
+    "PrincipalKind",
+    "RateLimiter",
+    "credentials_changed",
+]

@@ -7,7 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-__all__ = ["IssuedSecret", "issue", "split", "digest", "matches"]
+__all__ = ["IssuedClient", "IssuedSecret", "issue", "issue_client", "new_client_secret", "family_of", "split", "digest", "matches"]
 
 _PREFIX_BYTES = 6  # 12 hex characters: unique lookup key, safe to show and log
 _SECRET_BYTES = 32
@@ -25,6 +25,31 @@ def issue(kind: str) -> IssuedSecret:
     prefix = secrets.token_hex(_PREFIX_BYTES)
     plaintext = f"{kind}_{prefix}_{secrets.token_urlsafe(_SECRET_BYTES)}"
     return IssuedSecret(prefix=prefix, plaintext=plaintext, digest=digest(plaintext))
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedClient:
+    """An OAuth client's public ``client_id`` and its secret, shown once."""
+
+    client_id: str
+    secret: str
+    digest: str
+
+
+def issue_client() -> IssuedClient:
+    secret = new_client_secret()
+    # 12 hex characters, like credential prefixes: public, loggable, and not mistaken for an internal id.
+    return IssuedClient(client_id=f"scimtrail-{secrets.token_hex(_PREFIX_BYTES)}", secret=secret, digest=digest(secret))
+
+
+def new_client_secret() -> str:
+    return secrets.token_urlsafe(_SECRET_BYTES)
+
+
+def family_of(presented: str) -> str:
+    """The ``<kind>`` a credential starts with (``scim``, ``sat``, ``sk``), or "" when it has none."""
+    head, sep, _ = presented.partition("_")
+    return head if sep else ""
 
 
 def split(presented: str, kind: str) -> str | None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import audit
 from scim_server.auth import secrets
@@ -45,6 +47,7 @@ async def issue_scim_token(
     actor: audit.Actor,
     context: audit.RequestContext = audit.RequestContext(),
     expires_at: datetime | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> IssuedToken:
     """Create a token inside the caller's transaction, with its ``scim_token.created`` event."""
     validate_slug(label, "label")
@@ -61,6 +64,7 @@ async def issue_scim_token(
             actor=actor,
             targets=(audit.Target(type="scim_token", name=label),),
             context=context,
+            metadata={"prefix": issued.prefix, **(metadata or {})},
         ),
     )
     return IssuedToken(token_id, label, issued.plaintext, expires_at)

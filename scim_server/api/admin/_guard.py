@@ -1,0 +1,81 @@
+"""Who may call the admin API: an admin or auditor key (``sk_…``) of the organisation it acts on."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network
+
+import audit
+from starlette.requests import Request
+
+from scim_server.auth import AuthenticationFailed, Authenticator, Principal, RateLimiter
+from scim_server.services.credentials import Acting
+
+from ..context import client_ip
+from ..scim_auth import authorization_header
+from ._errors import ApiError
+
+__all__ = ["Guard"]
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="scimtrail-admin"'}
+
+
+class Guard:
+    """Authenticates admin API requests and decides what their role allows.
+
+    Every refusal of the credential itself is the same 401, whatever the reason (unknown,
+    expired, revoked, a SCIM credential); a valid key whose role does not allow the operation
+    is a 403.
+    """
+
+    def __init__(
+        self, authenticator: Authenticator, limiter: RateLimiter,
+        trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
+    ) -> None:
+        self.authenticator = authenticator
+        self.limiter = limiter
+        self.trusted_proxies = trusted_proxies
+
+    def _context(self, request: Request) -> audit.RequestContext:
+        return audit.RequestContext(
+            ip=client_ip(request, self.trusted_proxies),
+            user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+            request_id=request.scope.get("state", {}).get("request_id"),
+        )
+
+    async def _principal(self, request: Request) -> Principal | None:
+        try:
+            return await self.authenticator.authenticate(
+                authorization_header(request.scope), "admin", ip=client_ip(request, self.trusted_proxies)
+            )
+        except AuthenticationFailed:
+            return None
+
+    async def admin(self, request: Request) -> Acting:
+        """The acting admin, or an :class:`ApiError` (401 no valid key, 403 auditor, 429 rate limit)."""
+        principal = await self._principal(request)
+        if principal is None:
+            raise ApiError(401, "unauthorized", "A valid admin API key is required (Authorization: Bearer sk_…).",
+                           _CHALLENGE)
+        retry_after = self.limiter.acquire(principal.credential_id)
+        if retry_after is not None:
+            wait = max(1, math.ceil(retry_after))
+            raise ApiError(429, "rate_limited", f"Rate limit exceeded for this key; retry in {wait} s.",
+                           {"Retry-After": str(wait)})
+        if principal.kind != "admin":
+            raise ApiError(403, "forbidden", "This operation needs an admin account; auditors read the audit log.")
+        return Acting(principal.org_id, principal.org_slug, audit.Actor(principal.kind, principal.name),
+                      self._context(request))
+
+    async def authorize(self, request: Request) -> audit.Caller | None:
+        """:data:`audit.Authorize` for the audit sub-apps (``/api/v1/audit``, ``/api/v1/streams``)."""
+        principal = await self._principal(request)
+        if principal is None or principal.kind not in ("admin", "auditor"):
+            return None
+        return audit.Caller(
+            organization=principal.org_slug,
+            actor=audit.Actor(principal.kind, principal.name),
+            role=principal.kind,  # type: ignore[arg-type]
+            context=self._context(request),
+        )
