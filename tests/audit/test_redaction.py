@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from audit import Actor, EventDraft, RequestContext, Target
-from audit.redaction import REDACTED, looks_internal, redact, to_canonical
+from audit.redaction import REDACTED, looks_internal, looks_secret, redact, to_canonical
 
 _UUID = "2819c223-7f76-453a-919d-413861904646"
 _ULID = "01JD4Q1N8Y6XG3Q6R4Z8V9W2KM"
@@ -112,5 +112,7 @@ def test_only_canonical_fields_survive() -> None:
 def test_id_detection() -> None:
     assert looks_internal(_UUID) and looks_internal(_UUID.replace("-", "")) and looks_internal(_ULID)
     assert looks_internal(_HEX) and looks_internal(_OKTA_ID)
-    for name in ("jane@acme.example", "Engineering", "okta-prod", "2026-11-22T02:00:00.123Z", "deadbeef"):
-        assert not looks_internal(name), name
+    for name in ("jane@acme.example", "Engineering", "okta-prod", "2026-11-22T02:00:00.123Z", "deadbeef",
+                 "scim_provisioning", "scim_token"):
+        assert not looks_internal(name) and not looks_secret(name), name
+    assert looks_secret(_TOKEN) and looks_secret(_API_KEY) and looks_secret("Bearer abc.def")
