@@ -558,10 +558,22 @@ def test_result_has_the_canonical_shape_normalise_produces() -> None:
 # --- paths ---------------------------------------------------------------------------------------
 
 
+def test_path_naming_a_whole_extension_adds_replaces_and_removes_it() -> None:
+    """scim2-tester and some IdPs address the enterprise extension object as a whole."""
+    base = user({"userName": "a"})
+    added = patch_user(base, {"op": "add", "path": ENT, "value": {"department": "Ops"}})
+    assert added.data[ENT] == {"department": "Ops"}
+    assert ENT in added.data["schemas"]
+    replaced = patch_user(added.data, {"op": "replace", "path": ENT.upper(), "value": {"costCenter": "7"}})
+    assert replaced.data[ENT]["costCenter"] == "7"
+    removed = patch_user(replaced.data, {"op": "remove", "path": ENT})
+    assert ENT not in removed.data and ENT not in removed.data["schemas"]
+
+
 @pytest.mark.parametrize(
     "path",
     ["nickname2", "name.nosuch", "urn:example:unknown:2.0:User:x", "emails[type eq \"work\"", "emails[nosuch eq 1]",
-     f"{ENT}", "emails[type eq \"work\"].nosuch"],
+     "emails[type eq \"work\"].nosuch"],
 )
 def test_path_naming_no_attribute_is_invalid_path(path: str) -> None:
     fails(InvalidPath, user_type(), BABS, patch_body({"op": "replace", "path": path, "value": "x"}))

@@ -139,6 +139,14 @@ class _Patcher:
 
     def apply(self, op: str, path: str | None, value: Any, has_value: bool) -> None:
         if path is not None:
+            ext = self.rtype.extension(path)
+            if ext is not None:
+                # A path naming a whole extension schema: its object of attributes, or all of it.
+                if op == "remove":
+                    self.doc.pop(ext.id, None)
+                else:
+                    self._apply_key(op, ext.id, value)
+                return
             self._apply_path(op, _parse_path(path, self.rtype), value, has_value)
             return
         if op == "remove":
