@@ -6,10 +6,11 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .protocol.errors import ScimError
+from .protocol.errors import InvalidValue, ScimError
+from .services.credentials import Acting, Credentials
 from .services.organizations import create_organization, issue_scim_token
 from .settings import Settings
 from .storage.engine import Database, create_engine
@@ -93,6 +94,149 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# ---- credentials: SCIM tokens, OAuth clients, admin and auditor accounts ------------------------
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidValue(f"not an ISO 8601 timestamp: {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _fmt(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+_CredentialAction = Callable[[Credentials, Acting, argparse.Namespace], Coroutine[Any, Any, None]]
+
+
+def _credentials_command(action: _CredentialAction) -> Callable[[argparse.Namespace, Settings], int]:
+    """A command handler running ``action`` as the operator in the organisation named by ``--org``."""
+
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        async def go(db: Database) -> int:
+            credentials = Credentials(db)
+            await action(credentials, await credentials.operator(args.org), args)
+            return 0
+
+        return _run(go, settings)
+
+    return handler
+
+
+async def _token_create(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+    token = await svc.create_token(acting, args.label, _when(args.expires_at))
+    print(f"SCIM token {token.label} ({token.prefix}) created, id {token.id}.")
+    print(f"Token: {token.token}")
+    print("Store the token now: it is shown only once.")
+
+
+async def _token_list(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+    rows = [(t.id, t.label, t.prefix, t.state, _fmt(t.created_at), _fmt(t.last_used_at), _fmt(t.expires_at))
+            for t in await svc.list_tokens(acting)]
+    _table(("ID", "LABEL", "PREFIX", "STATE", "CREATED", "LAST USED", "EXPIRES"), rows)
+
+
+async def _token_revoke(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+    token = await svc.revoke_token(acting, args.id)
+    print(f"SCIM token {token.label} ({token.prefix}) revoked.")
+
+
+async def _token_rotate(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+    until = _when(args.expires_old_at)
+    if args.grace is not None:
+        until = datetime.now(UTC) + timedelta(seconds=args.grace)
+    token = await svc.rotate_token(acting, args.id, old_expires_at=until, label=args.label)
+    print(f"SCIM token {token.label} ({token.prefix}) created, id {token.id}; the old token stops at {_fmt(until or datetime.now(UTC))}.")
+    print(f"Token: {token.token}")
+    print("Store the token now: it is shown only once.")
+
+
+async def _client_create(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+    client = await svc.create_client(acting, args.label)
+    print(f"OAuth client {client.label} created, id {client.id}.")
+    print(f"client_id:     {client.client_id}")
+    print(f"client_secret: {client.client_secret}")
+    print("Store the secret now: it is shown only once. Token endpoint: POST /oauth/token (grant_type=client_credentials).")
+
+
+async def _client_list(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+    rows = [(c.id, c.label, c.client_id, c.state, _fmt(c.created_at), _fmt(c.last_used_at))
+            for c in await svc.list_clients(acting)]
+    _table(("ID", "LABEL", "CLIENT ID", "STATE", "CREATED", "LAST USED"), rows)
+
+
+async def _client_rotate(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+    client = await svc.rotate_client_secret(acting, args.id)
+    print(f"OAuth client {client.label}: new client_secret: {client.client_secret}")
+    print("The old secret no longer works. Store the new one now: it is shown only once.")
+
+
+async def _client_revoke(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+    client = await svc.revoke_client(acting, args.id)
+    print(f"OAuth client {client.label} revoked; its access tokens no longer work.")
+
+
+async def _admin_create(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+    account = await svc.create_account(acting, args.email, args.role)
+    assert account.key is not None
+    print(f"{account.role.capitalize()} account {account.email} created in {acting.org_slug}, id {account.id}.")
+    print(f"API key: {account.key.key}")
+    print("Store the key now: it is shown only once. Use it as 'Authorization: Bearer <key>' on /api/v1.")
+
+
+async def _admin_list(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+    _table(("ID", "EMAIL", "ROLE", "CREATED"),
+           [(a.id, a.email, a.role, _fmt(a.created_at)) for a in await svc.list_accounts(acting)])
+
+
+def _add_credential_commands(sub: Any) -> None:
+    def command(group: Any, name: str, help: str, action: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = group.add_parser(name, help=help)
+        parser.add_argument("--org", required=True, metavar="SLUG", help="the organisation")
+        parser.set_defaults(handler=_credentials_command(action))
+        return parser
+
+    token = sub.add_parser("token", help="SCIM bearer tokens").add_subparsers(dest="token_command", required=True)
+    create = command(token, "create", "create a token and print it (once)", _token_create)
+    create.add_argument("--label", required=True)
+    create.add_argument("--expires-at", default=None, help="ISO 8601 time when the token stops working")
+    command(token, "list", "list tokens (never their secrets)", _token_list)
+    command(token, "revoke", "revoke a token at once", _token_revoke).add_argument("id")
+    rotate = command(token, "rotate", "issue a replacement; the old token works until the grace period ends", _token_rotate)
+    rotate.add_argument("id")
+    until = rotate.add_mutually_exclusive_group()
+    until.add_argument("--grace", type=int, default=None, metavar="SECONDS", help="how long the old token keeps working")
+    until.add_argument("--expires-old-at", default=None, help="ISO 8601 time when the old token stops")
+    rotate.add_argument("--label", default=None, help="the new token's label (default: the old one's)")
+
+    client = sub.add_parser("oauth-client", help="OAuth 2.0 clients (client credentials grant)").add_subparsers(
+        dest="client_command", required=True
+    )
+    command(client, "create", "create a client and print its secret (once)", _client_create).add_argument(
+        "--label", required=True
+    )
+    command(client, "list", "list clients (never their secrets)", _client_list)
+    command(client, "rotate-secret", "replace a client's secret", _client_rotate).add_argument("id")
+    command(client, "revoke", "revoke a client and its access tokens", _client_revoke).add_argument("id")
+
+    admin = sub.add_parser("admin", help="admin and auditor accounts").add_subparsers(dest="admin_command", required=True)
+    create = command(admin, "create", "create an account and print its API key (once)", _admin_create)
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", choices=("admin", "auditor"), default="admin")
+    command(admin, "list", "list accounts", _admin_list)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scimtrail", description="SCIM 2.0 provisioning with an audit trail.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default=None)
     create.add_argument("--token-label", default="default")
     create.set_defaults(handler=_org_create)
+
+    _add_credential_commands(sub)
     return parser
 
 
