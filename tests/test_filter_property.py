@@ -35,8 +35,23 @@ from tests.support.postgres import PostgresServer
 ENT = ENTERPRISE_USER_SCHEMA
 USERS_T = ScimUser.__table__
 
-NAMES = ["alice", "Alice", "élodie", "ÉLODIE", "zoë", "Øyvind", "jürgen", "JÜRGEN", "o'brien", "ann_%", "bob*?",
-         "[x]", "back\\slash", "Åsa", "ñu"]
+NAMES = [
+    "alice",
+    "Alice",
+    "élodie",
+    "ÉLODIE",
+    "zoë",
+    "Øyvind",
+    "jürgen",
+    "JÜRGEN",
+    "o'brien",
+    "ann_%",
+    "bob*?",
+    "[x]",
+    "back\\slash",
+    "Åsa",
+    "ñu",
+]
 WORDS = ["", "Boss", "boss", "Tour Guide", "Intern*", "ÉQUIPE", "équipe", "50%_off", "Straße", "a[b]c", "Zürich"]
 DOMAINS = ["example.com", "EXAMPLE.com", "exämple.fr", "x_y.org"]
 EMAIL_TYPES = ["work", "WORK", "home", "other"]
@@ -147,8 +162,15 @@ async def _load(engine: AsyncEngine) -> None:
         await conn.execute(
             sa.insert(ScimGroup.__table__),
             [
-                {"id": g, "org_id": 1, "display_name": n, "display_name_norm": n.lower(), "data": {"displayName": n},
-                 "created": EPOCH, "last_modified": EPOCH}
+                {
+                    "id": g,
+                    "org_id": 1,
+                    "display_name": n,
+                    "display_name_norm": n.lower(),
+                    "data": {"displayName": n},
+                    "created": EPOCH,
+                    "last_modified": EPOCH,
+                }
                 for g, n in GROUPS.items()
             ],
         )
@@ -212,6 +234,7 @@ STRING_ATTRIBUTES: dict[str, list[str]] = {
     f"{ENT}:employeeNumber": _pool([u["data"].get(ENT, {}).get("employeeNumber") for u in USERS]),
     "groups.display": GROUP_NAMES,
     "groups.value": sorted(GROUPS),
+    "schemas": [USER_SCHEMA, ENT],
 }
 BOOLEAN_ATTRIBUTES = ["active", "emails.primary"]
 PRESENT_ATTRIBUTES = [*STRING_ATTRIBUTES, *BOOLEAN_ATTRIBUTES, "name", "emails", "groups", f"{ENT}:manager"]
@@ -266,7 +289,7 @@ def comparison(draw: st.DrawFn) -> str:
     if kind == "null":
         return f"{draw(st.sampled_from(sorted(STRING_ATTRIBUTES)))} {draw(st.sampled_from(['eq', 'ne']))} null"
     path = draw(st.sampled_from(["meta.created", "meta.lastModified"]))
-    return f"{path} {draw(st.sampled_from(['eq', 'ne', 'gt', 'ge', 'lt', 'le']))} \"{draw(timestamp_literal())}\""
+    return f'{path} {draw(st.sampled_from(["eq", "ne", "gt", "ge", "lt", "le"]))} "{draw(timestamp_literal())}"'
 
 
 @st.composite
@@ -291,8 +314,22 @@ def combine(leaves: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 
 @st.composite
+def name_comparison(draw: st.DrawFn) -> str:
+    sub = draw(st.sampled_from(["givenName", "familyName"]))
+    if draw(st.integers(0, 4)) == 0:
+        return f"{sub} pr"
+    pool = STRING_ATTRIBUTES[f"name.{sub}"]
+    return f"{sub} {draw(st.sampled_from(STRING_OPS))} {quoted(draw(string_literal(pool)), draw)}"
+
+
+@st.composite
 def value_filter(draw: st.DrawFn) -> str:
-    return f"emails[{draw(combine(element_comparison()))}]"
+    if draw(st.integers(0, 3)) == 0:  # a singular complex attribute takes a value filter too
+        return f"name[{draw(combine(name_comparison()))}]"
+    text = f"emails[{draw(combine(element_comparison()))}]"
+    if draw(st.integers(0, 3)) == 0:  # Entra's form: emails[type eq "work"].value eq "..."
+        text += "." + draw(element_comparison())
+    return text
 
 
 FILTERS = combine(st.one_of(comparison(), comparison(), value_filter()))

@@ -136,7 +136,9 @@ async def directory(database_url: str) -> AsyncIterator[Directory]:
     async with engine.begin() as conn:
         await conn.execute(sa.insert(Organization.__table__).values(id=1, slug="acme", name="Acme", created_at=created))
         # A second organisation holding look-alikes: filters must never reach across.
-        await conn.execute(sa.insert(Organization.__table__).values(id=2, slug="other", name="Other", created_at=created))
+        await conn.execute(
+            sa.insert(Organization.__table__).values(id=2, slug="other", name="Other", created_at=created)
+        )
         for org in (1, 2):
             for id, (data, at) in USERS.items():
                 await conn.execute(
@@ -156,8 +158,13 @@ async def directory(database_url: str) -> AsyncIterator[Directory]:
             name = data["displayName"]
             await conn.execute(
                 sa.insert(GROUPS_T).values(
-                    id=id, org_id=1, display_name=name, display_name_norm=name.lower(), data=data,
-                    created=created, last_modified=created,
+                    id=id,
+                    org_id=1,
+                    display_name=name,
+                    display_name_norm=name.lower(),
+                    data=data,
+                    created=created,
+                    last_modified=created,
                 )
             )
         await conn.execute(
@@ -170,9 +177,7 @@ async def directory(database_url: str) -> AsyncIterator[Directory]:
         users[id] = _render("User", id, data, at, {"groups": groups})
     groups_rendered = {}
     for id, data in GROUPS.items():
-        members = [
-            {"value": m, "type": t, **({"display": d} if d else {})} for g, m, t, d in MEMBERS if g == id
-        ]
+        members = [{"value": m, "type": t, **({"display": d} if d else {})} for g, m, t, d in MEMBERS if g == id]
         groups_rendered[id] = _render("Group", id, data, created, {"members": members})
     try:
         yield Directory(engine, users, groups_rendered)
@@ -212,7 +217,7 @@ async def test_string_operators_and_case_exactness(directory: Directory) -> None
             ('displayName co "DUPRÉ"', {ELODIE}),
             ('name.familyName co "malley"', {JDOE}),
             ('title eq "tour guide"', {BJENSEN}),
-            (f'urn:ietf:params:scim:schemas:core:2.0:User:userName sw "B"', {BJENSEN}),
+            ('urn:ietf:params:scim:schemas:core:2.0:User:userName sw "B"', {BJENSEN}),
         ],
         user_type(),
     )
@@ -309,11 +314,11 @@ async def test_singular_complex_and_extension_attributes(directory: Directory) -
         directory,
         [
             ('name[givenName sw "bar" and familyName eq "JENSEN"]', {BJENSEN}),
-            ('name[not (givenName pr)]', {JDOE}),  # no element without a name at all
+            ("name[not (givenName pr)]", {JDOE}),  # no element without a name at all
             (f'{ent}:department eq "récits"', {ELODIE}),
-            (f'{ent}:employeeNumber pr', {BJENSEN}),
+            (f"{ent}:employeeNumber pr", {BJENSEN}),
             (f'{ent}:employeeNumber gt "7"', {BJENSEN}),
-            (f'{ent}:manager pr', set()),
+            (f"{ent}:manager pr", set()),
             (f'{ent}:department ne "tours"', {ELODIE, JDOE, ZED}),
         ],
         user_type(),
@@ -381,7 +386,7 @@ async def test_precedence_reaches_sql(directory: Directory) -> None:
         [
             ('title pr and active eq false or userName eq "z"', {ZED}),
             ('title pr and (active eq false or userName eq "z")', set()),
-            ('not (title pr) and not (active eq false)', {ZED}),
+            ("not (title pr) and not (active eq false)", {ZED}),
             ('userName eq "z" or not (emails pr) and title pr', {ZED, JDOE}),
         ],
         user_type(),

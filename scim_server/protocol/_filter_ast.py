@@ -9,15 +9,15 @@ from .schema import Attribute, AttrRef
 
 __all__ = [
     "COMPARE_OPS",
-    "Literal",
-    "Compare",
-    "Present",
     "And",
-    "Or",
-    "Not",
-    "ValueFilter",
+    "Compare",
     "Filter",
+    "Literal",
+    "Not",
+    "Or",
     "PatchPath",
+    "Present",
+    "ValueFilter",
 ]
 
 #: The comparison operators of RFC 7644 Table 3, lower-cased (clients may send any case).

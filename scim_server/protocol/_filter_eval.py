@@ -15,7 +15,7 @@ from ._filter_ast import And, Compare, Filter, Not, Or, Present, ValueFilter
 from ._filter_parse import parse_datetime
 from .schema import Attribute, AttrRef
 
-__all__ = ["matches", "element_matches", "is_present", "compare_value"]
+__all__ = ["compare_value", "element_matches", "is_present", "matches"]
 
 _Values = Callable[[AttrRef], list[Any]]
 

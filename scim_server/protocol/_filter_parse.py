@@ -16,7 +16,7 @@ from ._filter_ast import COMPARE_OPS, And, Compare, Filter, Literal, Not, Or, Pa
 from .errors import InvalidFilter, InvalidPath
 from .schema import Attribute, AttrRef, ResourceType
 
-__all__ = ["SCHEMAS_ATTRIBUTE", "parse_filter", "parse_path", "parse_datetime"]
+__all__ = ["SCHEMAS_ATTRIBUTE", "parse_datetime", "parse_filter", "parse_path"]
 
 _TOKEN = re.compile(
     r"""
@@ -167,11 +167,13 @@ class _Parser:
         inner = self.filter(ref)
         self.expect_punct("]", f"to close the value filter on '{name.text}'")
         if self.peek.kind == "sub" and self.error is InvalidFilter:
-            raise self.fail(
-                f"'{name.text}[...]{self.peek.text}' is a PATCH path, not a filter; "
-                f"write the condition on '{self.peek.text[1:]}' inside the brackets",
-                self.peek,
-            )
+            # Not in the RFC's grammar, but Microsoft Entra ID sends it and documents that a server
+            # must accept it: 'emails[type eq "work"].value eq "x"'. It means the same element
+            # satisfies both conditions: 'emails[type eq "work" and value eq "x"]'.
+            sub_tok = self.advance()
+            sub_name = _Token("word", sub_tok.text[1:], sub_tok.pos + 1)
+            condition = self.attribute_expression(sub_name, self.attribute(sub_name, ref))
+            inner = And(inner, condition)
         return ValueFilter(ref, inner)
 
     def attribute_expression(self, name: _Token, ref: AttrRef) -> Filter:

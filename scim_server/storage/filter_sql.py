@@ -51,9 +51,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from ..protocol.errors import InvalidFilter
 from ..protocol.filter import And, Compare, Filter, Not, Or, Present, ValueFilter, compare_value, parse_datetime
 from ..protocol.schema import Attribute, AttrRef
-from .tables import GroupMember, ScimGroup
+from .tables import GroupMember, ScimGroup, ScimUser
 
-__all__ = ["filter_clause", "sort_expression", "SQLITE_LOWER"]
+__all__ = ["SQLITE_LOWER", "filter_clause", "sort_expression"]
 
 #: The name of the Unicode-aware lower-casing function registered on every SQLite connection.
 SQLITE_LOWER = "scim_lower"
@@ -112,7 +112,6 @@ class _Json:
 class _Column:
     expr: ColumnElement[Any]
     folded: bool = False  # holds ``str.lower()`` of the value already (the ``*_norm`` columns)
-    instant: bool = False  # a timestamp rendered to the millisecond
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +203,7 @@ class _SQLite(_Dialect):
 
     def elements(self, j: _Json, simple: bool) -> Any:
         # ``value`` is the element's SQL value: text for a string, JSON text for an object.
-        return func.json_each(j.doc, self._path(j.keys)).table_valued(
-            column("value", String), column("key"), name="el"
-        )
+        return func.json_each(j.doc, self._path(j.keys)).table_valued(column("value", String), column("key"), name="el")
 
     def element_index(self, source: Any) -> ColumnElement[Any]:
         return source.c.key
@@ -389,7 +386,7 @@ class _MemberScope(_ElementScope):
 class _ResourceScope:
     def __init__(self, table: Table) -> None:
         self.table = table
-        self.is_users = "user_name_norm" in table.c
+        self.is_users = table.name == ScimUser.__tablename__
         self.resource_type = "User" if self.is_users else "Group"
 
     def json(self, ref: AttrRef) -> _Json:
@@ -419,9 +416,9 @@ class _ResourceScope:
                 return _Column(c.external_id)
             sub = ref.sub.name if ref.sub is not None else None
             if sub == "created":
-                return _Column(c.created, instant=True)
+                return _Column(c.created)
             if sub == "lastModified":
-                return _Column(c.last_modified, instant=True)
+                return _Column(c.last_modified)
             if sub == "resourceType":
                 return _Const(self.resource_type)
             raise InvalidFilter(f"Filtering on '{ref.dotted}' is not supported.")
@@ -580,4 +577,3 @@ def _instant(operand: _Column, op: str, value: str) -> Clause:
         case "le":
             return col < floor + _MS
     raise InvalidFilter(f"Operator '{op}' is not supported for timestamps.")
-
