@@ -24,7 +24,7 @@ from audit.transactions import Transactions
 from .crypto import SecretBox
 from .service import StreamError, StreamService, render
 
-__all__ = ["create_streams_app"]
+__all__ = ["create_streams_app", "streams_routes"]
 
 _log = structlog.get_logger("audit.streams")
 _MAX_BODY = 64 * 1024
@@ -178,26 +178,30 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
 
 
-def create_streams_app(
+def streams_routes(
     transactions: Transactions,
     *,
     secret_key: str | bytes,
     authorize: Authorize,
+    prefix: str = "/api/v1/streams",
     request_timeout: float = 15.0,
-) -> Starlette:
-    """The streams admin app; mount it at ``/api/v1/streams``.
+) -> list[Route]:
+    """The streams admin endpoints under ``prefix``, to add to the host's own route table.
 
+    Routes in the host's table answer the bare collection path (``/api/v1/streams``) directly,
+    where a ``Mount`` would first redirect it to ``/api/v1/streams/``.
     ``secret_key`` (the server's ``SCIMTRAIL_SECRET_KEY``) keys the encryption of stream
     secrets at rest; the relay's :class:`~audit.relay.delivery.DeliveryStage` needs the same.
     """
     service = StreamService(transactions, SecretBox(secret_key), request_timeout=request_timeout)
+    prefix = prefix.rstrip("/")
 
     def route(path: str, endpoint: Endpoint, method: str) -> Route:
-        return Route(path, _guard(authorize, service, endpoint), methods=[method])
+        return Route(prefix + path or "/", _guard(authorize, service, endpoint), methods=[method])
 
-    routes = [
-        route("/", list_streams, "GET"),
-        route("/", create_stream, "POST"),
+    return [
+        route("", list_streams, "GET"),
+        route("", create_stream, "POST"),
         route("/{stream_id}", get_stream, "GET"),
         route("/{stream_id}", update_stream, "PATCH"),
         route("/{stream_id}", delete_stream, "DELETE"),
@@ -206,4 +210,17 @@ def create_streams_app(
         route("/{stream_id}/replay", replay_stream, "POST"),
         route("/{stream_id}/test", test_stream, "POST"),
     ]
+
+
+def create_streams_app(
+    transactions: Transactions,
+    *,
+    secret_key: str | bytes,
+    authorize: Authorize,
+    request_timeout: float = 15.0,
+) -> Starlette:
+    """The streams admin endpoints as an app of their own, to ``Mount`` at ``/api/v1/streams``."""
+    routes = streams_routes(
+        transactions, secret_key=secret_key, authorize=authorize, prefix="", request_timeout=request_timeout
+    )
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
