@@ -221,3 +221,20 @@ async def test_tenant_isolation(app_env: object) -> None:
     assert (await globex.client.get("/Users")).json()["totalResults"] == 0
     # Same userName in another organisation is fine.
     assert (await globex.client.post("/Users", json=user_body())).status_code == 201
+
+
+async def test_location_behind_a_trusted_proxy_only(acme: Tenant, app_env: object) -> None:
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "id.example.com"}
+    r = await acme.client.post("/Users", json=user_body(), headers=forwarded)
+    assert r.json()["meta"]["location"].startswith("https://id.example.com/scim/v2/Users/")
+    # The same headers from a client that is not a trusted proxy are ignored.
+    import httpx
+
+    untrusted = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app_env.app, client=("203.0.113.9", 4321)),  # type: ignore[attr-defined]
+        base_url="http://scim.test/scim/v2",
+        headers={"Authorization": f"Bearer {acme.token}"},
+    )
+    async with untrusted:
+        r = await untrusted.post("/Users", json=user_body("other@acme.example"), headers=forwarded)
+    assert r.json()["meta"]["location"].startswith("http://scim.test/scim/v2/Users/")
