@@ -189,6 +189,9 @@ class Relay:
 
     async def _seal_loop(self) -> None:
         failures = 0
+        # record() notifies before its transaction commits; after a wake-up the commit is
+        # usually a few milliseconds away, so look again soon before settling back to the poll.
+        eager = 0
         while True:
             try:
                 count = await self._seal_batch()
@@ -200,8 +203,14 @@ class Relay:
                 _log.exception("sealing failed; retrying")
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
                 continue
-            if count < self._batch_size:
-                await self._wakeup.wait(self._poll_interval)
+            if count >= self._batch_size:
+                continue
+            if count:
+                eager = 0
+            timeout = min(0.01, self._poll_interval) if eager else self._poll_interval
+            eager = max(eager - 1, 0)
+            if await self._wakeup.wait(timeout):
+                eager = 5
 
     async def _renew_loop(self) -> None:
         interval = self._lease.ttl / 3
