@@ -215,6 +215,12 @@ def test_bad_filters_are_invalid_filter_with_a_useful_detail(text: str, detail: 
     assert caught.value.to_dict()["scimType"] == "invalidFilter"
 
 
+@pytest.mark.parametrize("text", ["(" * 5000 + "title pr" + ")" * 5000, "not " * 5000 + "(title pr)"])
+def test_hostile_nesting_is_refused_not_a_crash(text: str) -> None:
+    with pytest.raises(InvalidFilter, match="nests deeper than"):
+        parse_filter(text, USER)
+
+
 def test_group_filters_know_group_attributes_only() -> None:
     with pytest.raises(InvalidFilter, match="'userName' is not an attribute of Group"):
         parse_filter('userName eq "x"', GROUP)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -29,6 +30,8 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+
+_MAX_DEPTH = 64
 
 _ORDERING_OPS = frozenset({"gt", "ge", "lt", "le"})
 _SUBSTRING_OPS = frozenset({"co", "sw", "ew"})
@@ -97,6 +100,7 @@ class _Parser:
         self.error = error
         self.tokens = _tokenize(text, error)
         self.i = 0
+        self.depth = 0
 
     # -- token helpers ------------------------------------------------------------------------
 
@@ -144,10 +148,10 @@ class _Parser:
         tok = self.peek
         if tok.kind == "word" and tok.text.lower() == "not":
             self.i += 1
-            return Not(self.unary(element))
+            return Not(self.nested(tok, lambda: self.unary(element)))
         if tok.kind == "punct" and tok.text == "(":
             self.i += 1
-            node = self.filter(element)
+            node = self.nested(tok, lambda: self.filter(element))
             self.expect_punct(")", "to close the parenthesis")
             return node
         if tok.kind != "word":
@@ -157,6 +161,16 @@ class _Parser:
         if self.peek.kind == "punct" and self.peek.text == "[":
             return self.value_filter(tok, ref, element)
         return self.attribute_expression(tok, ref)
+
+    def nested(self, tok: _Token, parse: Callable[[], Filter]) -> Filter:
+        # Bound the recursion: a hostile "((((…" must be a 400, not a RecursionError.
+        if self.depth >= _MAX_DEPTH:
+            raise self.fail(f"The filter nests deeper than {_MAX_DEPTH} levels", tok)
+        self.depth += 1
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
 
     def value_filter(self, name: _Token, ref: AttrRef, element: AttrRef | None) -> ValueFilter:
         bracket = self.advance()
