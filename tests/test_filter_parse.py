@@ -221,6 +221,13 @@ def test_hostile_nesting_is_refused_not_a_crash(text: str) -> None:
         parse_filter(text, USER)
 
 
+def test_long_filters_are_bounded() -> None:
+    within = " or ".join(f'id eq "{i}"' for i in range(300))
+    assert isinstance(parse_filter(within, USER), Or)
+    with pytest.raises(InvalidFilter, match="more than 300 conditions"):
+        parse_filter(within + ' or id eq "one too many"', USER)
+
+
 def test_group_filters_know_group_attributes_only() -> None:
     with pytest.raises(InvalidFilter, match="'userName' is not an attribute of Group"):
         parse_filter('userName eq "x"', GROUP)

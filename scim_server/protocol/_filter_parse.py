@@ -31,7 +31,9 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 
+#: Bounds that keep parsing, evaluation and SQL compilation far from Python's recursion limit.
 _MAX_DEPTH = 64
+_MAX_CONDITIONS = 300
 
 _ORDERING_OPS = frozenset({"gt", "ge", "lt", "le"})
 _SUBSTRING_OPS = frozenset({"co", "sw", "ew"})
@@ -101,6 +103,7 @@ class _Parser:
         self.tokens = _tokenize(text, error)
         self.i = 0
         self.depth = 0
+        self.conditions = 0
 
     # -- token helpers ------------------------------------------------------------------------
 
@@ -191,6 +194,9 @@ class _Parser:
         return ValueFilter(ref, inner)
 
     def attribute_expression(self, name: _Token, ref: AttrRef) -> Filter:
+        self.conditions += 1
+        if self.conditions > _MAX_CONDITIONS:
+            raise self.fail(f"The filter has more than {_MAX_CONDITIONS} conditions", name)
         op_tok = self.peek
         if op_tok.kind != "word":
             raise self.fail(f"Expected an operator after '{name.text}'", op_tok)
