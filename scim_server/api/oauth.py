@@ -175,6 +175,8 @@ class _TokenEndpoint:
             oauth_request = _TokenRequest(uri, request.headers, form)
         except OAuth2Error as error:
             return _error(error)
+        if not form.get("grant_type"):
+            return _error(InvalidRequestError("The grant_type parameter is required."))
         basic_id, _ = extract_basic_authorization(request.headers)
         if basic_id and ("client_secret" in form or "client_id" in form and form["client_id"] != basic_id):
             # RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
