@@ -31,6 +31,7 @@ import structlog
 from sqlalchemy import case, func, insert, select, update
 
 from ..events import Actor, EventDraft, Target
+from ..formats import encode_native
 from ..metrics import DELIVERED_BATCHES, DELIVERED_EVENTS, DELIVERY_FAILURES, DELIVERY_SECONDS, STREAM_LAG_EVENTS
 from ..outbox import record
 from ..signals import Signal
@@ -354,7 +355,7 @@ class _Worker:
                         first_sequence=batch.first_sequence,
                         last_sequence=batch.last_sequence,
                         reason=reason,
-                        events=orjson.dumps(list(batch.events)).decode(),
+                        events=orjson.dumps([encode_native(event) for event in batch.events]).decode(),
                         created_at=now(),
                     )
                 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from audit.chain import with_hash
 from audit.events import CATALOGUE, format_timestamp
 from audit.formats import get_encoder
 from audit.relay.sinks import Sink, SinkConfigError, SinkContext, get_sink
@@ -23,6 +24,7 @@ from .tables import DeadLetterRow, StreamRow
 __all__ = [
     "STATES",
     "EventFilter",
+    "SealedEventView",
     "Stream",
     "build_sink",
     "dead_letter_count",
@@ -130,23 +132,52 @@ def build_sink(stream: Stream, box: SecretBox, client: httpx.AsyncClient) -> Sin
     return sink_type(config, context)
 
 
-def _event(row: Any) -> dict[str, Any]:
-    event: dict[str, Any] = orjson.loads(row.body)
-    event.setdefault("sequence", row.sequence)
-    event.setdefault("prev_hash", row.prev_hash)
-    event["hash"] = row.hash
-    return event
+class SealedEventView(Mapping[str, Any]):
+    """A sealed event read-only, parsed only if someone looks past its indexed columns.
+
+    Delivery in the native format never needs the parse: :attr:`raw` is the canonical JSON,
+    spliced from the stored body and hash, and goes on the wire as it is.
+    """
+
+    __slots__ = ("_row", "_parsed")
+    _COLUMNS = frozenset({"organization", "sequence", "action", "category", "occurred_at", "prev_hash", "hash"})
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+        self._parsed: dict[str, Any] | None = None
+
+    @property
+    def raw(self) -> bytes:
+        return with_hash(self._row.body, self._row.hash).encode()
+
+    def _full(self) -> dict[str, Any]:
+        if self._parsed is None:
+            parsed: dict[str, Any] = orjson.loads(self._row.body)
+            parsed["hash"] = self._row.hash
+            self._parsed = parsed
+        return self._parsed
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._COLUMNS:
+            return getattr(self._row, key)
+        return self._full()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._full())
+
+    def __len__(self) -> int:
+        return len(self._full())
 
 
-async def read_events(conn: AsyncConnection, stream: Stream, after: int, limit: int) -> list[dict[str, Any]]:
+async def read_events(conn: AsyncConnection, stream: Stream, after: int, limit: int) -> list[SealedEventView]:
     """The stream's next events after sequence ``after``, in order, as canonical events."""
     query = (
-        select(_events.c.sequence, _events.c.body, _events.c.prev_hash, _events.c.hash)
+        select(*(_events.c[name] for name in SealedEventView._COLUMNS), _events.c.body)
         .where(_events.c.organization == stream.organization, _events.c.sequence > after, stream.filter.clause())
         .order_by(_events.c.sequence)
         .limit(limit)
     )
-    return [_event(row) for row in await conn.execute(query)]
+    return [SealedEventView(row) for row in await conn.execute(query)]
 
 
 async def lag(conn: AsyncConnection, stream: Stream) -> tuple[int, float]:
