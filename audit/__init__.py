@@ -10,6 +10,8 @@ from .metrics import EVENTS_SEALED, OUTBOX_FAILURES
 from .metrics import exposition as metrics_exposition
 from .metrics import refresh as refresh_metrics
 from .outbox import record, record_many
+from .query import FORMATS as EXPORT_FORMATS
+from .query import EventFilter, QueryError, count_events, create_audit_app, export_events
 from .relay import LeaseLost, Relay, RelayContext, Stage
 from .retention import (
     DEFAULT_RETENTION_DAYS,
@@ -25,7 +27,7 @@ from .retention import (
 from .signals import Signal
 from .signing import checkpoint_public_key
 from .store import ChainHead, SealedEvent, chain_heads, read_sealed
-from .streams import create_streams_app  # also registers the log-stream tables
+from .streams import create_streams_app, streams_routes  # also registers the log-stream tables
 from .relay.delivery import DeliverySettings, DeliveryStage
 from .tables import install_triggers
 from .transactions import Transactions
@@ -43,6 +45,7 @@ __all__ = [
     "DeliverySettings",
     "DeliveryStage",
     "create_streams_app",
+    "streams_routes",
     "Authorize",
     "Caller",
     "Role",
@@ -50,6 +53,12 @@ __all__ = [
     "metrics_exposition",
     "refresh_metrics",
     "EventDraft",
+    "EventFilter",
+    "EXPORT_FORMATS",
+    "QueryError",
+    "count_events",
+    "create_audit_app",
+    "export_events",
     "LeaseLost",
     "PurgeResult",
     "Relay",

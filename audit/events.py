@@ -73,7 +73,9 @@ def new_event_id() -> str:
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, the one timestamp format events use."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = moment.astimezone(UTC)
+    # Formatted by hand: strftime costs several times more, and this runs for every event.
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True, slots=True)

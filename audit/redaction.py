@@ -66,6 +66,8 @@ _SECRET = re.compile(
     r"|\beyJ[0-9A-Za-z_-]+\.[0-9A-Za-z_-]+"  # a JWT (header.payload…)
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
 )
+#: Either of the above, in one pass: the check every name and metadata string goes through.
+_SUSPECT = re.compile(f"{_INTERNAL_ID.pattern}|{_SECRET.pattern.removeprefix('(?i)')}", re.IGNORECASE)
 #: Metadata keys that name a secret or carry attribute values rather than names.
 _SENSITIVE_KEY = re.compile(
     r"(?i)pass(word|wd|phrase)?|secret|token|api[_-]?key|authori[sz]ation|credential|private|signature|cookie"
@@ -88,9 +90,7 @@ def looks_secret(text: str) -> bool:
 
 
 def _safe_name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        return REDACTED
-    if looks_internal(value) or looks_secret(value):
+    if not isinstance(value, str) or not value.strip() or _SUSPECT.search(value):
         return REDACTED
     return value[:_MAX_NAME_LENGTH]
 
@@ -101,10 +101,10 @@ def _party(value: Any) -> dict[str, str]:
     return {"type": kind if isinstance(kind, str) and kind else "unknown", "name": fields.get("name")}  # type: ignore[dict-item]
 
 
-def _context_value(value: Any) -> str | None:
+def _context_value(value: Any, *, client_chosen: bool = True) -> str | None:
     if not isinstance(value, str) or not value:
         return None
-    if looks_secret(value):
+    if client_chosen and _SECRET.search(value):
         return REDACTED
     return value[:_MAX_CONTEXT_LENGTH]
 
@@ -123,7 +123,12 @@ def keep_canonical_fields(event: Event) -> Event:
         "occurred_at": event["occurred_at"],
         "actor": _party(event.get("actor")),
         "targets": [_party(t) for t in targets],
-        "context": {key: _context_value(context.get(key)) for key in ("ip", "user_agent", "request_id")},
+        "context": {
+            # The peer address comes from the socket (or a trusted proxy), not from the client's text.
+            "ip": _context_value(context.get("ip"), client_chosen=False),
+            "user_agent": _context_value(context.get("user_agent")),
+            "request_id": _context_value(context.get("request_id")),
+        },
         "metadata": {str(k): v for k, v in metadata.items()},
     }
 
@@ -155,7 +160,7 @@ def changed_names_only(event: Event) -> Event:
 
 def _scalar_allowed(value: Any) -> bool:
     if isinstance(value, str):
-        return not (looks_internal(value) or looks_secret(value))
+        return _SUSPECT.search(value) is None
     return value is None or isinstance(value, bool | int | float)
 
 

@@ -22,6 +22,7 @@ from .signing import CheckpointKey
 from .tables import AuditEventRow, ChainRow, CheckpointRow, OutboxRow
 
 __all__ = [
+    "EVENT_COLUMNS",
     "SealedEvent",
     "ChainHead",
     "SealResult",
@@ -39,7 +40,8 @@ _events = AuditEventRow.__table__
 _chains = ChainRow.__table__
 _checkpoints = CheckpointRow.__table__
 
-_EVENT_COLUMNS = (
+#: The columns a :class:`SealedEvent` is built from, in its field order.
+EVENT_COLUMNS = (
     _events.c.organization,
     _events.c.sequence,
     _events.c.event_id,
@@ -77,17 +79,8 @@ class SealedEvent:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> SealedEvent:
-        return cls(
-            organization=row.organization,
-            sequence=row.sequence,
-            event_id=row.event_id,
-            action=row.action,
-            category=row.category,
-            occurred_at=row.occurred_at,
-            body=row.body,
-            prev_hash=row.prev_hash,
-            hash=row.hash,
-        )
+        """From a row selected with :data:`EVENT_COLUMNS` (positional: exports build millions)."""
+        return cls(*row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +245,7 @@ async def read_sealed(
 ) -> list[SealedEvent]:
     """An organisation's sealed events after ``after_sequence``, in sequence order (for delivery)."""
     rows = await conn.execute(
-        select(*_EVENT_COLUMNS)
+        select(*EVENT_COLUMNS)
         .where(_events.c.organization == organization, _events.c.sequence > after_sequence)
         .order_by(_events.c.sequence)
         .limit(limit)
@@ -264,7 +257,7 @@ async def read_event(conn: AsyncConnection, organization: str, event_id: str) ->
     """One sealed event by id, only if it belongs to ``organization``."""
     row = (
         await conn.execute(
-            select(*_EVENT_COLUMNS).where(_events.c.event_id == event_id, _events.c.organization == organization)
+            select(*EVENT_COLUMNS).where(_events.c.event_id == event_id, _events.c.organization == organization)
         )
     ).first()
     return SealedEvent.from_row(row) if row is not None else None

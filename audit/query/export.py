@@ -47,7 +47,7 @@ CSV_COLUMNS = (
     "hash",
 )
 _chains = ChainRow.__table__
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = frozenset("=+-@\t\r")
 
 Progress = Callable[[int], None]
 
@@ -80,11 +80,9 @@ async def iter_batches(
             progress(done)
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: str) -> str:
     # Spreadsheet formula injection: a cell starting with =, +, -, @ would be evaluated.
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    return "'" + value if value and value[0] in _FORMULA_START else value
 
 
 def _csv_row(event: SealedEvent) -> list[Any]:
@@ -92,23 +90,24 @@ def _csv_row(event: SealedEvent) -> list[Any]:
     context = body["context"]
     targets = "; ".join(f"{t['type']}:{t['name']}" for t in body["targets"])
     metadata = orjson.dumps(body["metadata"], option=orjson.OPT_SORT_KEYS).decode() if body["metadata"] else ""
-    row = (
+    actor = body["actor"]
+    # Only the fields a client or IdP could have chosen need the formula guard.
+    return [
         event.sequence,
         event.event_id,
         event.occurred_at,
         event.action,
         event.category,
-        body["actor"]["type"],
-        body["actor"]["name"],
-        targets,
+        actor["type"],
+        _cell(actor["name"]),
+        _cell(targets),
         context.get("ip") or "",
-        context.get("user_agent") or "",
-        context.get("request_id") or "",
+        _cell(context.get("user_agent") or ""),
+        _cell(context.get("request_id") or ""),
         metadata,
         event.prev_hash,
         event.hash,
-    )
-    return [_cell(v) for v in row]
+    ]
 
 
 async def encode(fmt: str, batches: AsyncIterator[list[SealedEvent]]) -> AsyncIterator[bytes]:

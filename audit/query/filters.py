@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..events import CATALOGUE, format_timestamp
-from ..store import SealedEvent
+from ..store import EVENT_COLUMNS, SealedEvent
 from ..tables import AuditEventRow
 
 __all__ = ["QueryError", "EventFilter", "Page", "RANGES", "search_page", "read_range", "count_matching", "encode_cursor"]
@@ -25,22 +25,12 @@ _fts = table("audit_events_fts", column("rowid"), column("audit_events_fts"))
 _SIMPLE = literal_column("'simple'::regconfig")
 _WORD = re.compile(r"\w+")
 _CURSOR_PREFIX = "s1."
+_FLOOR_MARGIN = timedelta(days=1)
 _MAX_TEXT = 200
 
 #: The ``range`` presets: how far back each reaches (``today`` is since midnight UTC).
 RANGES: Mapping[str, timedelta | None] = {"today": None, "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 
-_COLUMNS = (
-    _events.c.organization,
-    _events.c.sequence,
-    _events.c.event_id,
-    _events.c.action,
-    _events.c.category,
-    _events.c.occurred_at,
-    _events.c.body,
-    _events.c.prev_hash,
-    _events.c.hash,
-)
 
 
 class QueryError(ValueError):
@@ -165,12 +155,19 @@ def _decode_cursor(cursor: str) -> int:
     raise QueryError("cursor is not one this API returned", code="invalid_cursor")
 
 
-def _conditions(organization: str, f: EventFilter) -> list[ColumnElement[bool]]:
+async def _conditions(conn: AsyncConnection, organization: str, f: EventFilter) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [_events.c.organization == organization]
-    if f.since:
-        where.append(_events.c.occurred_at >= f.since)
-    if f.until:
-        where.append(_events.c.occurred_at < f.until)
+    if f.since or f.until:
+        # Pages walk an index in sequence order and stop at the limit. SQLite, without
+        # statistics, would rather range-scan the time index and sort every event in the
+        # window; the unary + keeps that index out of its choices.
+        occurred_at = literal_column("+audit_events.occurred_at") if conn.dialect.name == "sqlite" else _events.c.occurred_at
+        if f.since:
+            where.append(occurred_at >= f.since)
+            if (floor := await _sequence_floor(conn, organization, f.since)) is not None:
+                where.append(_events.c.sequence >= floor)
+        if f.until:
+            where.append(occurred_at < f.until)
     if f.categories:
         where.append(_events.c.category.in_(f.categories))
     if f.actions:
@@ -182,14 +179,35 @@ def _conditions(organization: str, f: EventFilter) -> list[ColumnElement[bool]]:
     return where
 
 
-def _base_query(conn: AsyncConnection, organization: str, f: EventFilter, *, newest_first: bool) -> tuple[Select[Any], Any]:
+async def _sequence_floor(conn: AsyncConnection, organization: str, since: str) -> int | None:
+    """A sequence below which no event at or after ``since`` can sit, found in one index probe.
+
+    Sequences follow outbox order, which follows ``occurred_at`` up to the length of one
+    transaction. So an event that occurred a full day before ``since`` is sealed before
+    anything at or after ``since``: its sequence is a safe floor. (An event sealed late, after
+    a relay outage, only ever has a *higher* sequence than its time suggests.)
+    """
+    margin = format_timestamp(datetime.fromisoformat(since) - _FLOOR_MARGIN)
+    return (
+        await conn.execute(
+            select(_events.c.sequence)
+            .where(_events.c.organization == organization, _events.c.occurred_at < margin)
+            .order_by(_events.c.occurred_at.desc())
+            .limit(1)
+        )
+    ).scalar()
+
+
+async def _base_query(
+    conn: AsyncConnection, organization: str, f: EventFilter, *, newest_first: bool
+) -> tuple[Select[Any], Any]:
     """The filtered SELECT and the column to order and page by.
 
     Within one organisation ``pk`` and ``sequence`` rise together (one sealer assigns both), so
     on SQLite a text search can walk the FTS5 index in rowid order and stop at the page size
     instead of collecting every match first.
     """
-    query = select(*_COLUMNS).where(*_conditions(organization, f))
+    query = select(*EVENT_COLUMNS).where(*await _conditions(conn, organization, f))
     order = _events.c.sequence
     if f.text:
         terms = _search_terms(f.text)
@@ -213,7 +231,7 @@ async def search_page(
     conn: AsyncConnection, organization: str, f: EventFilter, *, limit: int, cursor: str | None = None
 ) -> Page:
     """One page, newest first; ``next_cursor`` continues after the last event of this page."""
-    query, _ = _base_query(conn, organization, f, newest_first=True)
+    query, _ = await _base_query(conn, organization, f, newest_first=True)
     if cursor is not None:
         query = query.where(_events.c.sequence < _decode_cursor(cursor))
     rows = (await conn.execute(query.limit(limit + 1))).all()
@@ -226,11 +244,11 @@ async def read_range(
     conn: AsyncConnection, organization: str, f: EventFilter, *, after: int, through: int, limit: int
 ) -> list[SealedEvent]:
     """Matching events with ``after < sequence <= through``, oldest first (the export's keyset read)."""
-    query, _ = _base_query(conn, organization, f, newest_first=False)
+    query, _ = await _base_query(conn, organization, f, newest_first=False)
     query = query.where(and_(_events.c.sequence > after, _events.c.sequence <= through))
     return [SealedEvent.from_row(r) for r in await conn.execute(query.limit(limit))]
 
 
 async def count_matching(conn: AsyncConnection, organization: str, f: EventFilter) -> int:
-    query, _ = _base_query(conn, organization, f, newest_first=False)
+    query, _ = await _base_query(conn, organization, f, newest_first=False)
     return (await conn.execute(select(func.count()).select_from(query.order_by(None).subquery()))).scalar_one()

@@ -1,0 +1,149 @@
+"""Audit log at scale: a filtered page, free-text search and a CSV export over 1,000,000 events.
+
+    .venv/bin/python bench/audit_log.py --events 1000000 --db /tmp/audit-bench.db
+
+Builds the log once through the real outbox and sealer (reused if the file already holds it),
+then measures on SQLite: a filtered page (category + 30 days + actor), free-text queries (a rare
+and a common word), and a full CSV export (throughput, peak RSS of the exporting process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func, insert, select  # noqa: E402
+
+from audit import Actor, EventDraft, RequestContext, Target, count_events  # noqa: E402
+from audit.outbox import _row  # noqa: E402
+from audit.query import EventFilter, export_events, search_page  # noqa: E402
+from audit.store import seal_pending  # noqa: E402
+from audit.tables import AuditEventRow, OutboxRow  # noqa: E402
+from scim_server.storage.engine import Database, create_engine  # noqa: E402
+from scim_server.storage.migrations import upgrade  # noqa: E402
+
+ORG = "acme"
+_ACTORS = [Actor("scim_token", "okta-prod"), Actor("oauth_client", "entra"), Actor("admin", "ops@acme.example")]
+_ACTIONS = [
+    ("user.provisioned", 3), ("user.updated", 10), ("user.deprovisioned", 2), ("group.member_added", 6),
+    ("group.member_removed", 3), ("group.updated", 1), ("oauth_token.issued", 2), ("log_stream.updated", 1),
+]
+_GROUPS = ["Engineering", "Sales", "Finance", "Support", "Marketing", "Legal", "Security", "Design"]
+
+
+def _draft(i: int, total: int, now: datetime, span_days: int, rng: random.Random) -> EventDraft:
+    action = rng.choices([a for a, _ in _ACTIONS], weights=[w for _, w in _ACTIONS])[0]
+    actor = _ACTORS[0] if rng.random() < 0.6 else rng.choice(_ACTORS)
+    user = f"user{rng.randrange(50_000)}@acme.example"
+    targets = (Target("group", rng.choice(_GROUPS)), Target("user", user)) if action.startswith("group.") else (Target("user", user),)
+    metadata = {"changed": rng.sample(["name.givenName", "name.familyName", "title", "active", "emails"], 2)} if action.endswith("updated") else {}
+    # Oldest first, so sequence and time rise together as they would in production.
+    occurred = now - timedelta(days=span_days) + timedelta(seconds=i * span_days * 86400 / total)
+    return EventDraft(ORG, action, actor, targets, RequestContext("203.0.113.7", "Okta SCIM Client", f"req_{i}"), metadata, occurred)
+
+
+async def _build(db: Database, events: int) -> None:
+    async with db.read() as conn:
+        have = (await conn.execute(select(func.count()).select_from(AuditEventRow.__table__))).scalar_one()
+    if have >= events:
+        print(f"reusing {have} sealed events")
+        return
+    rng, now, started = random.Random(7), datetime.now(UTC), time.perf_counter()
+    for start in range(have, events, 10_000):
+        rows = [_row(_draft(i, events, now, 120, rng)) for i in range(start, min(start + 10_000, events))]
+        async with db.write() as conn:
+            await conn.execute(insert(OutboxRow.__table__), rows)
+        while True:
+            async with db.write() as conn:
+                if not (await seal_pending(conn, limit=5000)).count:
+                    break
+        print(f"\r{min(start + 10_000, events)} events sealed", end="", flush=True)
+    print(f"\nbuilt in {time.perf_counter() - started:.0f} s")
+
+
+async def _p50(label: str, runs: int, query: object) -> float:
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        n = await query()  # type: ignore[operator]
+        timings.append((time.perf_counter() - started) * 1000)
+    p50 = statistics.median(timings)
+    print(f"{label:<48} p50 {p50:7.2f} ms   p95 {sorted(timings)[int(runs * 0.95) - 1]:7.2f} ms   ({n} rows)")
+    return p50
+
+
+async def _queries(db: Database) -> None:
+    now = datetime.now(UTC)
+
+    def page(**params: list[str]):  # type: ignore[no-untyped-def]
+        f = EventFilter.from_params(params, now=now)
+
+        async def run() -> int:
+            async with db.read() as conn:
+                return len((await search_page(conn, ORG, f, limit=100)).events)
+
+        return run
+
+    await _p50("page: category + 30d + actor", 50,
+               page(category=["scim_provisioning"], range=["30d"], actor=["entra"]))
+    await _p50("page: action + 7d", 50, page(action=["user.deprovisioned"], range=["7d"]))
+    await _p50("page: target (one user)", 50, page(target=["user4242@acme.example"]))
+    await _p50("free text: rare (one user's email)", 30, page(q=["user4242@acme.example"]))
+    await _p50("free text: common word (a group)", 30, page(q=["engineering"]))
+    await _p50("free text: two words + category", 30, page(q=["finance removed"], category=["scim_provisioning"]))
+
+
+def _export(url: str) -> None:
+    async def run() -> None:
+        db = Database(create_engine(url))
+        total = await count_events(db, ORG)
+        size, started = 0, time.perf_counter()
+        with open("/tmp/audit-bench-export.csv", "wb") as out:
+            async for chunk in export_events(db, ORG, "csv", actor=Actor("system", "bench")):
+                size += len(chunk)
+                out.write(chunk)
+        elapsed = time.perf_counter() - started
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"csv export: {total} events, {size / 1e6:.0f} MB in {elapsed:.1f} s = {total / elapsed:,.0f} events/s; "
+              f"peak RSS {rss:.0f} MB")
+        await db.dispose()
+
+    asyncio.run(run())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--db", default="/tmp/audit-bench.db")
+    parser.add_argument("--export-only", action="store_true")
+    args = parser.parse_args()
+    url = f"sqlite+aiosqlite:///{args.db}"
+    if args.export_only:
+        _export(url)
+        return
+    asyncio.run(_build_and_query(url, args.events))
+    # The export runs in a fresh process so its peak RSS is the export's own.
+    subprocess.run([sys.executable, __file__, "--db", args.db, "--export-only"], check=True)
+
+
+async def _build_and_query(url: str, events: int) -> None:
+    engine = create_engine(url)
+    await upgrade(engine)
+    db = Database(engine)
+    await _build(db, events)
+    await _queries(db)
+    await db.dispose()
+
+
+if __name__ == "__main__":
+    main()
