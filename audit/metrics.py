@@ -74,6 +74,9 @@ async def refresh(transactions: Any) -> None:
     async with transactions.read() as conn:
         depth = (await conn.execute(select(func.count()).select_from(OutboxRow.__table__))).scalar_one()
         OUTBOX_DEPTH.set(depth)
+        # Start from empty, so deleted streams drop out of the exposition.
+        STREAM_LAG_EVENTS.clear()
+        STREAM_LAG_SECONDS.clear()
         for row in await conn.execute(select(StreamRow.__table__)):
             stream = Stream.from_row(row)
             events, seconds = await lag(conn, stream)

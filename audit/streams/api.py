@@ -81,40 +81,40 @@ def _guard(authorize: Authorize, service: StreamService, endpoint: Endpoint) -> 
 
 async def list_streams(request: Request, caller: Caller, service: StreamService) -> Response:
     """
-    summary: List the organisation's log streams with their delivery status
+    summary: 'List the organisation''s log streams with their delivery status'
     responses:
-      200: {description: "{"streams": [stream, ...]}"}
+      200: {description: 'An object {"streams": [...]}'}
     """
     return JSONResponse({"streams": [render(s) for s in await service.list(caller)]})
 
 
 async def create_stream(request: Request, caller: Caller, service: StreamService) -> Response:
     """
-    summary: Create a log stream from {"type", "name", "config", "filter"?, "format"?}
+    summary: 'Create a log stream from {"type", "name", "config", "filter"?, "format"?}'
     responses:
-      201: {description: The stream; secret config fields are never returned}
-      400: {description: Invalid type, name, config, filter or format}
-      409: {description: A stream with this name exists}
+      201: {description: 'The stream; secret config fields are never returned'}
+      400: {description: 'Invalid type, name, config, filter or format'}
+      409: {description: 'A stream with this name exists'}
     """
     return JSONResponse(render(await service.create(caller, await _json(request))), status_code=201)
 
 
 async def get_stream(request: Request, caller: Caller, service: StreamService) -> Response:
     """
-    summary: A log stream with its status (state, cursor, lag, last success and error, dead letters)
+    summary: 'A log stream with its status (state, cursor, lag, last success and error, dead letters)'
     responses:
-      200: {description: The stream}
-      404: {description: No such stream in this organisation}
+      200: {description: 'The stream'}
+      404: {description: 'No such stream in this organisation'}
     """
     return JSONResponse(render(await service.get(caller, request.path_params["stream_id"])))
 
 
 async def update_stream(request: Request, caller: Caller, service: StreamService) -> Response:
     """
-    summary: Change a stream's name, format, filter or config (config fields merge; null removes)
+    summary: 'Change a stream''s name, format, filter or config (config fields merge; null removes)'
     responses:
-      200: {description: The stream}
-      400: {description: Invalid change}
+      200: {description: 'The stream'}
+      400: {description: 'Invalid change'}
     """
     body = await _json(request)
     return JSONResponse(render(await service.update(caller, request.path_params["stream_id"], body)))
@@ -122,9 +122,9 @@ async def update_stream(request: Request, caller: Caller, service: StreamService
 
 async def delete_stream(request: Request, caller: Caller, service: StreamService) -> Response:
     """
-    summary: Delete a stream and its dead letters
+    summary: 'Delete a stream and its dead letters'
     responses:
-      204: {description: Deleted}
+      204: {description: 'Deleted'}
     """
     await service.delete(caller, request.path_params["stream_id"])
     return Response(status_code=204)
@@ -132,27 +132,27 @@ async def delete_stream(request: Request, caller: Caller, service: StreamService
 
 async def pause_stream(request: Request, caller: Caller, service: StreamService) -> Response:
     """
-    summary: Pause delivery; the backlog is kept and delivered on resume
+    summary: 'Pause delivery; the backlog is kept and delivered on resume'
     responses:
-      200: {description: The stream}
+      200: {description: 'The stream'}
     """
     return JSONResponse(render(await service.pause(caller, request.path_params["stream_id"])))
 
 
 async def resume_stream(request: Request, caller: Caller, service: StreamService) -> Response:
     """
-    summary: Resume a paused or disabled stream where it stopped
+    summary: 'Resume a paused or disabled stream where it stopped'
     responses:
-      200: {description: The stream}
+      200: {description: 'The stream'}
     """
     return JSONResponse(render(await service.resume(caller, request.path_params["stream_id"])))
 
 
 async def replay_stream(request: Request, caller: Caller, service: StreamService) -> Response:
     """
-    summary: Deliver again from {"from_sequence": n}
+    summary: 'Deliver again from {"from_sequence": n}'
     responses:
-      200: {description: The stream, its cursor moved to n - 1}
+      200: {description: 'The stream, its cursor moved to n - 1'}
     """
     body = await _json(request)
     return JSONResponse(render(await service.replay(caller, request.path_params["stream_id"], body)))
@@ -160,9 +160,9 @@ async def replay_stream(request: Request, caller: Caller, service: StreamService
 
 async def test_stream(request: Request, caller: Caller, service: StreamService) -> Response:
     """
-    summary: Send one test event through the stream's sink now
+    summary: 'Send one test event through the stream''s sink now'
     responses:
-      200: {description: "{"delivered": bool, "outcome": "delivered|retry|rejected", "reason"?}"}
+      200: {description: 'An object {"delivered": bool, "outcome": "delivered" | "retry" | "rejected", "reason"?}'}
     """
     outcome = await service.send_test(caller, request.path_params["stream_id"])
     if isinstance(outcome, Delivered):

@@ -249,3 +249,18 @@ async def test_routes_in_the_host_table_answer_the_bare_collection_path(db: Data
         assert created.status_code == 201
         assert [s["id"] for s in (await client.get("/api/v1/streams")).json()["streams"]] == [created.json()["id"]]
         assert (await client.get(f"/api/v1/streams/{created.json()['id']}")).status_code == 200
+
+
+def test_endpoints_describe_themselves_for_the_openapi_document() -> None:
+    from starlette.schemas import SchemaGenerator
+
+    async def nobody(request: Request) -> Caller | None:
+        return None
+
+    routes = streams_routes(object(), secret_key=SECRET_KEY, authorize=nobody)  # type: ignore[arg-type]
+    schema = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "scimtrail", "version": "1"}}).get_schema(routes)
+    paths = schema["paths"]
+    assert set(paths["/api/v1/streams"]) == {"get", "post"}
+    assert set(paths["/api/v1/streams/{stream_id}"]) == {"get", "patch", "delete"}
+    assert "201" in paths["/api/v1/streams"]["post"]["responses"]
+    assert {"/api/v1/streams/{stream_id}/replay", "/api/v1/streams/{stream_id}/test"} <= set(paths)
