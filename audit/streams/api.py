@@ -83,7 +83,7 @@ async def list_streams(request: Request, caller: Caller, service: StreamService)
     """
     summary: 'List the organisation''s log streams with their delivery status'
     responses:
-      200: {description: 'An object {"streams": [...]}'}
+      '200': {description: 'An object {"streams": [...]}'}
     """
     return JSONResponse({"streams": [render(s) for s in await service.list(caller)]})
 
@@ -92,9 +92,9 @@ async def create_stream(request: Request, caller: Caller, service: StreamService
     """
     summary: 'Create a log stream from {"type", "name", "config", "filter"?, "format"?}'
     responses:
-      201: {description: 'The stream; secret config fields are never returned'}
-      400: {description: 'Invalid type, name, config, filter or format'}
-      409: {description: 'A stream with this name exists'}
+      '201': {description: 'The stream; secret config fields are never returned'}
+      '400': {description: 'Invalid type, name, config, filter or format'}
+      '409': {description: 'A stream with this name exists'}
     """
     return JSONResponse(render(await service.create(caller, await _json(request))), status_code=201)
 
@@ -103,8 +103,8 @@ async def get_stream(request: Request, caller: Caller, service: StreamService) -
     """
     summary: 'A log stream with its status (state, cursor, lag, last success and error, dead letters)'
     responses:
-      200: {description: 'The stream'}
-      404: {description: 'No such stream in this organisation'}
+      '200': {description: 'The stream'}
+      '404': {description: 'No such stream in this organisation'}
     """
     return JSONResponse(render(await service.get(caller, request.path_params["stream_id"])))
 
@@ -113,8 +113,8 @@ async def update_stream(request: Request, caller: Caller, service: StreamService
     """
     summary: 'Change a stream''s name, format, filter or config (config fields merge; null removes)'
     responses:
-      200: {description: 'The stream'}
-      400: {description: 'Invalid change'}
+      '200': {description: 'The stream'}
+      '400': {description: 'Invalid change'}
     """
     body = await _json(request)
     return JSONResponse(render(await service.update(caller, request.path_params["stream_id"], body)))
@@ -124,7 +124,7 @@ async def delete_stream(request: Request, caller: Caller, service: StreamService
     """
     summary: 'Delete a stream and its dead letters'
     responses:
-      204: {description: 'Deleted'}
+      '204': {description: 'Deleted'}
     """
     await service.delete(caller, request.path_params["stream_id"])
     return Response(status_code=204)
@@ -134,7 +134,7 @@ async def pause_stream(request: Request, caller: Caller, service: StreamService)
     """
     summary: 'Pause delivery; the backlog is kept and delivered on resume'
     responses:
-      200: {description: 'The stream'}
+      '200': {description: 'The stream'}
     """
     return JSONResponse(render(await service.pause(caller, request.path_params["stream_id"])))
 
@@ -143,7 +143,7 @@ async def resume_stream(request: Request, caller: Caller, service: StreamService
     """
     summary: 'Resume a paused or disabled stream where it stopped'
     responses:
-      200: {description: 'The stream'}
+      '200': {description: 'The stream'}
     """
     return JSONResponse(render(await service.resume(caller, request.path_params["stream_id"])))
 
@@ -152,7 +152,7 @@ async def replay_stream(request: Request, caller: Caller, service: StreamService
     """
     summary: 'Deliver again from {"from_sequence": n}'
     responses:
-      200: {description: 'The stream, its cursor moved to n - 1'}
+      '200': {description: 'The stream, its cursor moved to n - 1'}
     """
     body = await _json(request)
     return JSONResponse(render(await service.replay(caller, request.path_params["stream_id"], body)))
@@ -162,7 +162,7 @@ async def test_stream(request: Request, caller: Caller, service: StreamService) 
     """
     summary: 'Send one test event through the stream''s sink now'
     responses:
-      200: {description: 'An object {"delivered": bool, "outcome": "delivered" | "retry" | "rejected", "reason"?}'}
+      '200': {description: 'An object {"delivered": bool, "outcome": "delivered" | "retry" | "rejected", "reason"?}'}
     """
     outcome = await service.send_test(caller, request.path_params["stream_id"])
     if isinstance(outcome, Delivered):
