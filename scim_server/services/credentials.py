@@ -10,6 +10,7 @@ authenticators to forget what they cached.
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,6 +48,7 @@ CredentialState = Literal["active", "expired", "revoked"]
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _MAX_EMAIL = 320
+_PURGE_INTERVAL = 600.0  # seconds between sweeps of expired access tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,7 @@ class Credentials:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._purged_at = float("-inf")
 
     def _event(self, acting: Acting, action: str, targets: tuple[audit.Target, ...],
                metadata: dict[str, Any] | None = None) -> audit.EventDraft:
@@ -354,13 +357,13 @@ class Credentials:
                                         digest=secrets.digest(token), scope=scope, issued_at=now,
                                         expires_at=now + timedelta(seconds=ttl_seconds))
             await repo.record_usage({("sat", client.id): now})
+            if time.monotonic() - self._purged_at > _PURGE_INTERVAL:
+                # Expired access tokens are dead weight; clearing them on the way costs one indexed delete.
+                self._purged_at = time.monotonic()
+                await repo.purge_access_tokens(now)
             await audit.record(conn, self._event(acting, "oauth_token.issued",
                                                  (audit.Target("oauth_client", client.label),),
                                                  {"scope": scope, "expires_in": ttl_seconds, "prefix": prefix}))
-
-    async def purge_expired_access_tokens(self) -> int:
-        async with self.db.write() as conn:
-            return await CredentialRepository(conn).purge_access_tokens(utcnow() - timedelta(hours=1))
 
     # ---- admin and auditor accounts -----------------------------------------------------------
 
