@@ -1,0 +1,179 @@
+"""Crash test: SIGKILL the server mid-provisioning; after restart the audit log matches the data.
+
+16 clients provision 500 users; the server is killed with SIGKILL part-way. After a restart,
+every user that exists has exactly one ``user.provisioned`` event, no event names a user that
+does not exist, sequences are gap-free, and ``verify`` passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from audit import LeaseLost, Relay, read_sealed, verify
+from scim_server.storage.engine import Database, create_engine
+
+pytestmark = pytest.mark.slow
+
+_USERS = 500
+_CLIENTS = 16
+_KILL_AFTER = 200  # successful creations before the SIGKILL
+_ORG = "crash"
+_SECRET = "crash-test-secret-key"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(db_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SCIMTRAIL_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+        "SCIMTRAIL_SECRET_KEY": _SECRET,
+        "SCIMTRAIL_LOG_LEVEL": "warning",
+    }
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "import sys; from scim_server.cli import main; sys.exit(main())", *args]
+
+
+async def _start(db_path: Path, port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(
+        _cli("serve", "--host", "127.0.0.1", "--port", str(port)),
+        env=_env(db_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    async with httpx.AsyncClient() as client:
+        for _ in range(300):
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    return server
+            if server.poll() is not None:
+                raise RuntimeError("the server exited at start")
+            await asyncio.sleep(0.05)
+    server.kill()
+    raise RuntimeError("the server did not become healthy")
+
+
+def _user(i: int) -> dict[str, object]:
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": f"user{i:03d}@crash.example",
+        "name": {"givenName": "User", "familyName": f"N{i}"},
+        "emails": [{"value": f"user{i:03d}@crash.example", "primary": True}],
+        "active": True,
+    }
+
+
+async def _provision_until_killed(base: str, token: str, server: subprocess.Popen[bytes]) -> int:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(_USERS):
+        queue.put_nowait(i)
+    created = 0
+
+    async def client() -> None:
+        nonlocal created
+        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as c:
+            while not queue.empty():
+                i = queue.get_nowait()
+                try:
+                    response = await c.post("/Users", json=_user(i))
+                except httpx.TransportError:
+                    return  # the server is gone
+                assert response.status_code == 201, response.text
+                created += 1
+                if created == _KILL_AFTER:
+                    server.send_signal(signal.SIGKILL)
+
+    await asyncio.gather(*(client() for _ in range(_CLIENTS)))
+    return created
+
+
+async def _existing_users(base: str, token: str) -> set[str]:
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}) as c:
+        names: set[str] = set()
+        start = 1
+        while True:
+            page = (await c.get("/Users", params={"startIndex": start, "count": 200, "attributes": "userName"})).json()
+            names |= {r["userName"] for r in page["Resources"]}
+            start += len(page["Resources"])
+            if not page["Resources"] or start > page["totalResults"]:
+                return names
+
+
+async def _seal_everything(db_path: Path) -> None:
+    """Seal what the restarted server's relay left, once its lease is free (within its TTL)."""
+    db = Database(create_engine(f"sqlite+aiosqlite:///{db_path}"))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await Relay(db, secret_key=_SECRET, holder="crash-test").drain()
+                return
+            except LeaseLost:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+    finally:
+        await db.dispose()
+
+
+async def test_sigkill_mid_provisioning_loses_no_event_and_invents_none(tmp_path: Path) -> None:
+    db_path = tmp_path / "crash.db"
+    made = subprocess.run(_cli("org", "create", _ORG, "--token-label", "okta-prod"), env=_env(db_path),
+                          capture_output=True, text=True, check=True)
+    match = re.search(r"(scim_\S+)", made.stdout)
+    assert match, made.stdout
+    token = match.group(1)
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/scim/v2"
+    server = await _start(db_path, port)
+    try:
+        created = await _provision_until_killed(base, token, server)
+        assert server.wait(timeout=10) == -signal.SIGKILL
+        assert _KILL_AFTER <= created < _USERS
+
+        server = await _start(db_path, port)
+        existing = await _existing_users(base, token)
+        assert len(existing) >= created
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    await _seal_everything(db_path)
+    db = Database(create_engine(f"sqlite+aiosqlite:///{db_path}"))
+    try:
+        async with db.read() as conn:
+            events = [e.as_dict() for e in await read_sealed(conn, _ORG, limit=100_000)]
+        report = await verify(db, _ORG, secret_key=_SECRET)
+    finally:
+        await db.dispose()
+
+    assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
+    provisioned = Counter(e["targets"][0]["name"] for e in events if e["action"] == "user.provisioned")
+    assert set(provisioned) == existing, "an event for a user that does not exist, or a user without one"
+    assert set(provisioned.values()) == {1}
+    assert all(e["actor"] == {"type": "scim_token", "name": "okta-prod"} for e in events if e["action"] == "user.provisioned")
+    assert report.ok, report
+    assert report.checked == len(events)
