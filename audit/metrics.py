@@ -20,6 +20,7 @@ __all__ = [
     "DELIVERY_FAILURES",
     "DELIVERY_SECONDS",
     "EVENTS_SEALED",
+    "SEAL_LAG_SECONDS",
     "OUTBOX_DEPTH",
     "OUTBOX_FAILURES",
     "REGISTRY",
@@ -63,6 +64,12 @@ OUTBOX_FAILURES = Counter(
     "scimtrail_audit_record_failures", "Audit events that could not be recorded (the change committed).", registry=REGISTRY
 )
 EVENTS_SEALED = Counter("scimtrail_audit_events_sealed", "Events sealed into the hash-chained log.", registry=REGISTRY)
+SEAL_LAG_SECONDS = Histogram(
+    "scimtrail_audit_seal_lag_seconds",
+    "From an event's occurrence to its sealing into the log.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60),
+    registry=REGISTRY,
+)
 
 
 async def refresh(transactions: Any) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -98,6 +98,8 @@ class SealResult:
 
     count: int
     heads: dict[str, int]
+    #: Each sealed event's ``occurred_at``, for the seal-lag metric.
+    occurred_at: list[str] = field(default_factory=list)
 
 
 def search_words(event: Mapping[str, Any]) -> str:
@@ -185,7 +187,9 @@ async def seal_pending(conn: AsyncConnection, *, limit: int = 500) -> SealResult
     if fresh:
         await conn.execute(insert(_chains), fresh)
     await conn.execute(delete(_outbox).where(_outbox.c.pk.in_([r.pk for r in pending])))
-    return SealResult(len(events), {h.organization: h.last_sequence for h in heads.values()})
+    return SealResult(
+        len(events), {h.organization: h.last_sequence for h in heads.values()}, [e["occurred_at"] for e in events]
+    )
 
 
 def checkpoint_payload(

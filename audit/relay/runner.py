@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 from sqlalchemy import select
 
-from ..metrics import EVENTS_SEALED
+from ..metrics import EVENTS_SEALED, SEAL_LAG_SECONDS
 from ..retention import purge_expired
 from ..signals import OUTBOX_WRITTEN, Signal
 from ..signing import CheckpointKey, load_signing_key
@@ -185,6 +185,9 @@ class Relay:
         if sealed.count:
             EVENTS_SEALED.inc(sealed.count)
             self.sealed.notify()
+            now = datetime.now(UTC)
+            for occurred_at in sealed.occurred_at:
+                SEAL_LAG_SECONDS.observe(max((now - datetime.fromisoformat(occurred_at)).total_seconds(), 0.0))
         return sealed.count
 
     async def _seal_loop(self) -> None:

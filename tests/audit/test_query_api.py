@@ -225,3 +225,30 @@ async def test_csv_cells_cannot_smuggle_formulas(db: Database) -> None:
         text = (await c.get("/export", params={"format": "csv"}, headers={"x-caller": "acme/admin"})).text
     row = list(csv.DictReader(io.StringIO(text)))[0]
     assert row["user_agent"] == '\'=HYPERLINK("http://evil")'
+
+
+async def test_a_time_filter_never_misses_events_sealed_out_of_time_order(db: Database) -> None:
+    # After a quiet month, two requests overlap: the one that started first commits last, so
+    # the later occurrence gets the lower sequence. A since-filter must still find both.
+    quiet = _event("user.provisioned", _OKTA, "old@acme.example", days_ago=30)
+    later = _event("user.updated", _OKTA, "b@acme.example", days_ago=0.001)
+    earlier = _event("user.updated", _OKTA, "a@acme.example", days_ago=0.002)
+    async with db.write() as conn:
+        await record_many(conn, [quiet, later, earlier])
+    await Relay(db, holder="test").drain()
+    app = create_audit_app(db, _authorize)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        since = (_NOW - timedelta(hours=1)).isoformat()
+        body = (await c.get("/events", params={"since": since}, headers={"x-caller": "acme/auditor"})).json()
+    assert [e["targets"][0]["name"] for e in body["data"]] == ["a@acme.example", "b@acme.example"]
+
+
+async def test_cli_export_iterator_reports_progress(client: httpx.AsyncClient, db: Database) -> None:
+    from audit import EventFilter, count_events, export_events
+
+    progress: list[int] = []
+    f = EventFilter(categories=("scim_provisioning",))
+    assert await count_events(db, "acme", f) == 5
+    chunks = [c async for c in export_events(db, "acme", "ndjson", f, actor=Actor("system", "cli"), progress=progress.append, batch_size=2)]
+    assert progress == [2, 4, 5]
+    assert [json.loads(line)["sequence"] for line in b"".join(chunks).splitlines()] == [1, 2, 3, 4, 5]

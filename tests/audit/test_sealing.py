@@ -150,3 +150,17 @@ async def test_stop_seals_what_is_pending(db: Database) -> None:
     await relay.stop()
     async with db.read() as conn:
         assert [e.sequence for e in await read_sealed(conn, "acme")] == [1]
+
+
+async def test_sealing_is_counted_and_its_lag_observed(db: Database) -> None:
+    from audit.metrics import REGISTRY
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name) or 0.0
+
+    sealed, lags = sample("scimtrail_audit_events_sealed_total"), sample("scimtrail_audit_seal_lag_seconds_count")
+    async with db.write() as conn:
+        await record_many(conn, [provisioned(f"m{i}@acme.example") for i in range(3)])
+    await Relay(db).drain()
+    assert sample("scimtrail_audit_events_sealed_total") == sealed + 3
+    assert sample("scimtrail_audit_seal_lag_seconds_count") == lags + 3
