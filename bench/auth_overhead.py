@@ -27,6 +27,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from starlette.applications import Starlette  # noqa: E402
+from starlette.requests import Request  # noqa: E402
+
 from bench._harness import Reply, Timing, asgi_call, machine_note, say, table, time_calls, workdir  # noqa: E402
 from scim_server.api.admin import Guard  # noqa: E402
 from scim_server.api.oauth import oauth_routes  # noqa: E402
@@ -36,8 +39,6 @@ from scim_server.services.credentials import Credentials  # noqa: E402
 from scim_server.services.organizations import create_organization  # noqa: E402
 from scim_server.storage.engine import Database, create_engine  # noqa: E402
 from scim_server.storage.migrations import upgrade  # noqa: E402
-from starlette.applications import Starlette  # noqa: E402
-from starlette.requests import Request  # noqa: E402
 
 TARGET_US = 300.0
 _OK = b'{"ok":true}'

@@ -13,7 +13,7 @@ import structlog
 from starlette.requests import Request
 
 from scim_server.api.admin import Guard
-from scim_server.auth import Authenticator, AuthenticationFailed, RateLimiter
+from scim_server.auth import AuthenticationFailed, Authenticator, RateLimiter
 from scim_server.services.organizations import create_organization
 from tests.support.credentials import admin_key, api_client, events, expire_scim_token
 

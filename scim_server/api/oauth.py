@@ -15,7 +15,6 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import Any
 from urllib.parse import parse_qsl
 
-import audit
 import structlog
 from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
@@ -32,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+import audit
 from scim_server.auth import Authenticator, secrets
 from scim_server.services.credentials import Credentials, OAuthClientSnapshot
 

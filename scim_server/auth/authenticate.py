@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
-import audit
 import structlog
 
+import audit
 from scim_server.storage.credentials import CredentialRecord, CredentialRepository
 from scim_server.storage.engine import Database
 from scim_server.storage.types import utcnow

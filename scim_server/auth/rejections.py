@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import audit
 import structlog
 
+import audit
 from scim_server.storage.engine import Database
 
 __all__ = ["RejectionLog", "Rejection"]

@@ -6,9 +6,9 @@ import math
 from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Network
 
-import audit
 from starlette.requests import Request
 
+import audit
 from scim_server.auth import AuthenticationFailed, Authenticator, Principal, RateLimiter
 from scim_server.services.credentials import Acting
 
