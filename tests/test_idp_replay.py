@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -140,7 +141,7 @@ def test_match(expected: object, actual: object, ok: bool) -> None:
     assert (match(expected, actual) == []) is ok
 
 
-def _write_fixture(tmp_path: Path, steps: list[dict[str, object]], **extra: object) -> Path:
+def _write_fixture(tmp_path: Path, steps: Sequence[Mapping[str, Any]], **extra: Any) -> Path:
     path = tmp_path / "okta" / "x.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
