@@ -56,6 +56,9 @@ class DeliverySettings:
     batch_size: int = 500
     #: How long an idle stream waits for news of sealed events before looking anyway.
     poll_interval: float = 1.0
+    #: After idling, how long a woken stream waits for more events to join its batch: one
+    #: request and one cursor write per linger, not per event, at a small cost in lag.
+    linger: float = 0.1
     #: How often the set of running workers is reconciled with the streams table.
     refresh_interval: float = 2.0
     #: Connect/read/write timeout of one request to a receiver.
@@ -225,6 +228,7 @@ class _Worker:
             if outcome is None:  # caught up
                 attempt = 0
                 await self._sleep(self._settings.poll_interval)
+                await asyncio.sleep(self._settings.linger)
             elif isinstance(outcome, Delivered):
                 attempt = 0
             elif isinstance(outcome, Rejected) and outcome.scope is RejectScope.BATCH:
