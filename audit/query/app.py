@@ -61,7 +61,7 @@ def create_audit_app(
     *,
     default_limit: int = 100,
     max_limit: int = 1000,
-    export_batch_size: int = 2000,
+    export_batch_size: int = 5000,
 ) -> Starlette:
     """Build the sub-application; nothing touches the database until a request arrives."""
 

@@ -57,7 +57,7 @@ async def iter_batches(
     organization: str,
     f: EventFilter,
     *,
-    batch_size: int = 2000,
+    batch_size: int = 5000,
     progress: Progress | None = None,
 ) -> AsyncIterator[list[SealedEvent]]:
     """Matching events oldest first, in batches; ``progress`` gets the running count after each."""
@@ -168,7 +168,7 @@ async def export_events(
     actor: Actor,
     context: RequestContext | None = None,
     progress: Progress | None = None,
-    batch_size: int = 2000,
+    batch_size: int = 5000,
 ) -> AsyncIterator[bytes]:
     """Record the export, then yield the encoded file chunk by chunk (for ``scimtrail audit export``)."""
     if fmt not in FORMATS:

@@ -246,7 +246,7 @@ async def read_range(
     """Matching events with ``after < sequence <= through``, oldest first (the export's keyset read)."""
     query, _ = await _base_query(conn, organization, f, newest_first=False)
     query = query.where(and_(_events.c.sequence > after, _events.c.sequence <= through))
-    return [SealedEvent.from_row(r) for r in await conn.execute(query.limit(limit))]
+    return [SealedEvent.from_row(r) for r in (await conn.execute(query.limit(limit))).all()]
 
 
 async def count_matching(conn: AsyncConnection, organization: str, f: EventFilter) -> int:
