@@ -15,6 +15,7 @@ from scim_server.services.credentials import Credentials
 from scim_server.services.organizations import create_organization
 from scim_server.settings import Settings
 from scim_server.storage.engine import Database, create_engine
+from scim_server.storage.migrations import upgrade
 from tests.support.credentials import api_client, events
 from tests.support.server import LiveServer, scimtrail
 
@@ -45,8 +46,14 @@ class Live:
 
 @pytest.fixture
 async def live(database_url: str) -> AsyncIterator[Live]:
+    db = Database(create_engine(database_url))
+    try:
+        await upgrade(db.engine)
+        await create_organization(db, "acme")
+    finally:
+        await db.dispose()
     server = LiveServer(database_url)
-    server.create_org("acme")
+    # The first admin is bootstrapped the way an operator would: from the command line.
     out = scimtrail("admin", "create", "--org", "acme", "--email", "ops@acme.example", "--role", "admin", env=server.env)
     key = re.search(r"(sk_[0-9a-f]{12}_\S+)", out)
     assert key, out

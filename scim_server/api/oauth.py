@@ -10,6 +10,7 @@ and are checked by the same authenticator as SCIM tokens.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
@@ -220,5 +221,7 @@ def oauth_routes(
     trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
 ) -> list[Route]:
     """The token endpoint, to be mounted at the application's root (``/oauth/token``)."""
+    # authlib logs the token it issues at DEBUG; whatever the log level, that must never be written.
+    logging.getLogger("authlib").setLevel(logging.WARNING)
     endpoint = _TokenEndpoint(credentials, authenticator, ttl_seconds, trusted_proxies)
     return [Route("/oauth/token", endpoint.handle, methods=["POST"])]

@@ -71,7 +71,7 @@ class Authenticator:
         self,
         db: Database,
         *,
-        cache_seconds: float = 5.0,
+        cache_seconds: float = 2.0,
         usage_interval: float = 60.0,
         rejection_window: float = 300.0,
         clock: Callable[[], float] = time.monotonic,

@@ -24,6 +24,7 @@ __all__ = ["RejectionLog", "Rejection"]
 
 _log = structlog.get_logger("scimtrail.auth")
 _SYSTEM = audit.Actor(type="system", name="scimtrail")
+_MAX_TALLIES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +56,15 @@ class RejectionLog:
         self._clock = clock
         self._tallies: dict[Rejection, _Tally] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._spill: asyncio.Task[None] | None = None
 
     def add(self, rejection: Rejection) -> None:
         now = datetime.now(UTC)
         tally = self._tallies.get(rejection)
         if tally is None:
+            if len(self._tallies) >= _MAX_TALLIES and (self._spill is None or self._spill.done()):
+                # A spray from very many addresses: report what we have now rather than hold it all.
+                self._spill = asyncio.get_running_loop().create_task(self.flush(everything=True))
             tally = self._tallies[rejection] = _Tally(self._clock(), now, now)
         tally.count += 1
         tally.last_seen = now
@@ -89,6 +94,8 @@ class RejectionLog:
             _log.exception("credential rejections not recorded", events=len(drafts))
 
     async def aclose(self) -> None:
+        if self._spill is not None:
+            await asyncio.gather(self._spill, return_exceptions=True)
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
