@@ -111,4 +111,6 @@ class EventDraft:
     targets: Sequence[Target] = ()
     context: RequestContext = field(default_factory=RequestContext)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: When it happened: now, by default. It may lag the recording by minutes (an aggregation
+    #: window) but not by a day: time filters rely on sequences following time that closely.
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))

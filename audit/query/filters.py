@@ -182,10 +182,10 @@ async def _conditions(conn: AsyncConnection, organization: str, f: EventFilter) 
 async def _sequence_floor(conn: AsyncConnection, organization: str, since: str) -> int | None:
     """A sequence below which no event at or after ``since`` can sit, found in one index probe.
 
-    Sequences follow outbox order, which follows ``occurred_at`` up to the length of one
-    transaction. So an event that occurred a full day before ``since`` is sealed before
-    anything at or after ``since``: its sequence is a safe floor. (An event sealed late, after
-    a relay outage, only ever has a *higher* sequence than its time suggests.)
+    Sequences follow outbox order, and an event enters the outbox within one transaction of
+    its ``occurred_at`` (see :class:`~audit.events.EventDraft`). So an event that occurred a
+    full day before ``since`` was sealed before anything at or after ``since``: its sequence is
+    a safe floor. A relay outage delays sealing but keeps outbox order, so it changes nothing.
     """
     margin = format_timestamp(datetime.fromisoformat(since) - _FLOOR_MARGIN)
     return (
