@@ -178,3 +178,19 @@ async def test_access_tokens_expire(database_url: str) -> None:
             assert (await http.get("/scim/v2/Users", headers=bearer)).status_code == 200
             await asyncio.sleep(1.2)
             assert (await http.get("/scim/v2/Users", headers=bearer)).status_code == 401
+
+
+async def test_plain_http_is_refused_unless_a_trusted_proxy_says_https(app_env: Any) -> None:
+    app = app_env.app
+    await create_organization(app.state.db, "acme")
+    svc = Credentials(app.state.db)
+    client = await svc.create_client(await svc.operator("acme"), "proxied")
+    auth = (client.client_id, client.client_secret or "")
+    # httpx's ASGI transport presents the caller as 127.0.0.1, a trusted proxy by default.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://scim.example") as http:
+        plain = await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=auth)
+        assert plain.status_code == 400 and plain.json()["error"] == "invalid_request"
+        assert "HTTPS" in plain.json()["error_description"]
+        proxied = await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=auth,
+                                  headers={"x-forwarded-proto": "https"})
+        assert proxied.status_code == 200

@@ -21,6 +21,7 @@ from authlib.oauth2.rfc6749 import (
     AuthorizationServer,
     ClientCredentialsGrant,
     ClientMixin,
+    InsecureTransportError,
     InvalidClientError,
     InvalidRequestError,
     OAuth2Error,
@@ -174,6 +175,9 @@ class _TokenEndpoint:
             form = await self._form(request)
             uri = public_base_url(request, self.trusted_proxies) + request.url.path
             oauth_request = _TokenRequest(uri, request.headers, form)
+        except InsecureTransportError:
+            # RFC 6749 §3.2 requires TLS; the answer uses a §5.2 code that clients know.
+            return _error(InvalidRequestError("The token endpoint must be called over HTTPS."))
         except OAuth2Error as error:
             return _error(error)
         if not form.get("grant_type"):
