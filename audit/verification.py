@@ -17,7 +17,7 @@ from sqlalchemy import select
 from .chain import GENESIS_HASH, link_hash
 from .signing import load_public_keys, verify_signature
 from .store import checkpoint_payload
-from .tables import AuditEventRow, ChainRow, CheckpointRow
+from .tables import AuditEventRow, ChainRow, CheckpointRow, OutboxRow
 from .transactions import Transactions
 
 __all__ = ["VerifyReport", "verify"]
@@ -25,6 +25,7 @@ __all__ = ["VerifyReport", "verify"]
 _events = AuditEventRow.__table__
 _chains = ChainRow.__table__
 _checkpoints = CheckpointRow.__table__
+_outbox = OutboxRow.__table__
 _BATCH = 5000
 
 
@@ -103,6 +104,7 @@ async def verify(transactions: Transactions, organization: str, *, secret_key: s
     expected_sequence = anchor_sequence + 1
     checked = 0
     chain_broken = False
+    purges: set[int] = set()
     while not chain_broken:
         async with transactions.read() as conn:
             rows = (
@@ -122,6 +124,8 @@ async def verify(transactions: Transactions, organization: str, *, secret_key: s
                 chain_broken = True
                 break
             checked += 1
+            if row.action == "audit_log.purged":
+                purges.add(orjson.loads(row.body)["metadata"].get("through_sequence"))
             expected = expected_heads.get(row.sequence)
             if expected is not None and expected[0] != row.hash:
                 findings.append(_Finding(row.sequence, "event hash disagrees with a signed checkpoint"))
@@ -135,11 +139,26 @@ async def verify(transactions: Transactions, organization: str, *, secret_key: s
         beyond = [seq for seq in expected_heads if seq > last_sequence]
         if beyond:
             findings.append(_Finding(last_sequence + 1, "a signed checkpoint names events that are missing"))
+        if anchor_sequence and anchor_sequence not in purges and not await _purge_pending(transactions, organization, anchor_sequence):
+            # Removing the oldest events and re-anchoring leaves a consistent chain; only the
+            # purge's own event, chained after the anchor, vouches that retention removed them.
+            findings.append(_Finding(anchor_sequence + 1, "the chain starts after events no recorded purge removed"))
 
     if not findings:
         return VerifyReport(True, organization, checked, len(checkpoint_rows))
     first = min(findings, key=lambda f: f.sequence)
     return VerifyReport(False, organization, checked, len(checkpoint_rows), first.sequence, first.reason)
+
+
+async def _purge_pending(transactions: Transactions, organization: str, through: int) -> bool:
+    """Whether the purge that set this anchor has its event still waiting in the outbox."""
+    async with transactions.read() as conn:
+        payloads = await conn.execute(select(_outbox.c.payload).where(_outbox.c.organization == organization))
+        for (payload,) in payloads:
+            event = payload if isinstance(payload, dict) else orjson.loads(payload)
+            if event["action"] == "audit_log.purged" and event["metadata"].get("through_sequence") == through:
+                return True
+    return False
 
 
 def _check_event(row: Any, expected_sequence: int, prev_hash: str) -> _Finding | None:

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from audit import (
     DEFAULT_RETENTION_DAYS,
@@ -98,3 +99,23 @@ async def test_an_old_event_sealed_late_is_kept_until_everything_before_it_expir
     await _events_aged(db, [10, 200, 5])
     assert await purge_expired(db, now=_NOW) == []
     assert (await verify(db, "acme")).ok
+
+
+async def test_verify_passes_while_the_purge_event_is_still_unsealed(db: Database) -> None:
+    await _events_aged(db, [200, 120, 10])
+    await purge_expired(db, now=_NOW)
+    assert (await verify(db, "acme")).ok  # audit_log.purged is still in the outbox
+
+
+async def test_cutting_off_the_oldest_events_without_a_purge_is_caught(db: Database) -> None:
+    await _events_aged(db, [50, 40, 30, 20, 10])
+    async with db.write() as conn:
+        if db.dialect == "postgresql":
+            await conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+        else:
+            await conn.execute(text("DROP TRIGGER audit_events_guarded_delete"))
+        anchor = (await conn.execute(text("SELECT hash FROM audit_events WHERE sequence = 2"))).scalar_one()
+        await conn.execute(text("DELETE FROM audit_events WHERE sequence <= 2"))
+        await conn.execute(text("UPDATE audit_chains SET anchor_sequence = 2, anchor_hash = :h"), {"h": anchor})
+    report = await verify(db, "acme")
+    assert (report.ok, report.first_broken_sequence) == (False, 3)

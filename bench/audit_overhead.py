@@ -1,0 +1,132 @@
+"""Audit overhead and seal lag: POST /Users with auditing on vs off, side by side in one run.
+
+    .venv/bin/python bench/audit_overhead.py [--seconds 10] [--rounds 3]
+
+Two ``scimtrail serve`` processes on their own SQLite files, identical but for
+``SCIMTRAIL_AUDIT_ENABLED``; wrk (16 connections, ``lua/post_users.lua``) runs against each in
+turn, round after round, and the median round is compared. While the audited server is under
+load, a sampler reads its outbox every 50 ms: the age of the oldest event still waiting to be
+sealed bounds the seal lag from above (an event is sealed no later than the first sample that
+no longer sees it), and its p99 over the run is the figure reported.
+
+Targets (issue #5): audited throughput ≥ 90% of unaudited; seal lag p99 < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+from _harness import WrkResult, machine_note, say, table, wrk
+from _scimtrail import Figure, build_dataset, our_server, report
+
+
+class _LagSampler(threading.Thread):
+    """Samples the age of the oldest unsealed outbox event, read-only, every ``interval``."""
+
+    def __init__(self, path: str, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self._path = path
+        self._interval = interval
+        self._stop = threading.Event()
+        self.ages: list[float] = []
+
+    def run(self) -> None:
+        db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, timeout=5)
+        try:
+            while not self._stop.wait(self._interval):
+                row = db.execute(
+                    "SELECT json_extract(payload, '$.occurred_at') FROM audit_outbox ORDER BY pk LIMIT 1"
+                ).fetchone()
+                age = 0.0
+                if row and row[0]:
+                    age = (datetime.now(UTC) - datetime.fromisoformat(row[0])).total_seconds()
+                self.ages.append(max(age, 0.0))
+        finally:
+            db.close()
+
+    def stop(self) -> list[float]:
+        self._stop.set()
+        self.join()
+        return self.ages
+
+
+def _median(results: list[WrkResult]) -> WrkResult:
+    return sorted(results, key=lambda r: r.rps)[len(results) // 2]
+
+
+def measure(seconds: int, rounds: int, connections: int) -> list[Figure]:
+    audited_data, plain_data = build_dataset(0), build_dataset(0)
+    audited = our_server(audited_data, SCIMTRAIL_AUDIT_ENABLED="true")
+    plain = our_server(plain_data, SCIMTRAIL_AUDIT_ENABLED="false")
+    runs: dict[str, list[WrkResult]] = {"audit on": [], "audit off": []}
+    lags: list[float] = []
+    try:
+        audited.start(timeout=120)
+        plain.start(timeout=120)
+        for r in range(rounds):
+            for name, server, data in (("audit on", audited, audited_data), ("audit off", plain, plain_data)):
+                sampler = _LagSampler(data.url.split("///", 1)[1]) if name == "audit on" else None
+                if sampler:
+                    sampler.start()
+                env = {"BENCH_PATH": "/scim/v2/Users", "BENCH_TOKEN": data.token, "BENCH_TAG": uuid.uuid4().hex[:10]}
+                res = wrk(
+                    f"http://127.0.0.1:{server.port}",
+                    script="post_users.lua",
+                    env=env,
+                    connections=connections,
+                    seconds=seconds,
+                    server=server,
+                )
+                if sampler:
+                    time.sleep(1.0)  # let the relay finish the tail
+                    lags += sampler.stop()
+                if res.non_2xx or res.socket_errors:
+                    say(res.raw)
+                    raise SystemExit(f"{name}: {res.non_2xx} non-2xx responses, {res.socket_errors} socket errors")
+                runs[name].append(res)
+                say(f"  round {r + 1} {name:10s} {res.line()}")
+    finally:
+        audited.stop()
+        plain.stop()
+        audited_data.remove()
+        plain_data.remove()
+
+    on, off = _median(runs["audit on"]), _median(runs["audit off"])
+    ratio = statistics.median(x.rps for x in runs["audit on"]) / statistics.median(x.rps for x in runs["audit off"])
+    lag_p99 = sorted(lags)[max(int(len(lags) * 0.99) - 1, 0)] if lags else float("nan")
+    say()
+    say(f"POST /Users, wrk -t1 -c{connections} -d{seconds}s, median of {rounds} interleaved rounds")
+    say(
+        table(
+            ["server", "req/s", "p50", "p99", "server CPU/req"],
+            [
+                [n, f"{x.rps:.0f}", f"{x.p50_ms:.1f} ms", f"{x.p99_ms:.1f} ms", f"{x.cpu_ms:.2f} ms"]
+                for n, x in (("audit on", on), ("audit off", off))
+            ],
+        )
+    )
+    say(f"seal lag (oldest unsealed event, sampled every 50 ms): p99 {lag_p99:.3f} s, max {max(lags, default=0):.3f} s")
+    return [
+        Figure("audited throughput vs unaudited", f"{ratio:.1%} ({on.rps:.0f} vs {off.rps:.0f} req/s)", "≥ 90%", ratio >= 0.9),
+        Figure("seal lag p99 under full write load", f"{lag_p99:.3f} s", "< 1 s", lag_p99 < 1.0),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    say(machine_note())
+    report("Audit overhead and seal lag against the issue's targets", measure(args.seconds, args.rounds, args.connections))
+
+
+if __name__ == "__main__":
+    main()
