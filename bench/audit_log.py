@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from audit import Actor, EventDraft, RequestContext, Target, count_events  # noqa: E402
-from audit.outbox import _row  # noqa: E402
 from audit.query import EventFilter, export_events, search_page  # noqa: E402
+from audit.redaction import to_canonical  # noqa: E402
 from audit.store import seal_pending  # noqa: E402
 from audit.tables import AuditEventRow, OutboxRow  # noqa: E402
 from scim_server.storage.engine import Database, create_engine  # noqa: E402
@@ -60,7 +60,8 @@ async def _build(db: Database, events: int) -> None:
         return
     rng, now, started = random.Random(7), datetime.now(UTC), time.perf_counter()
     for start in range(have, events, 10_000):
-        rows = [_row(_draft(i, events, now, 120, rng)) for i in range(start, min(start + 10_000, events))]
+        canonical = (to_canonical(_draft(i, events, now, 120, rng)) for i in range(start, min(start + 10_000, events)))
+        rows = [{"event_id": e["id"], "organization": ORG, "payload": e} for e in canonical]
         async with db.write() as conn:
             await conn.execute(insert(OutboxRow.__table__), rows)
         while True:
