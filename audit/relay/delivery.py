@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import random
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +79,17 @@ def backoff(attempt: int, settings: DeliverySettings, retry_after: float | None 
     if retry_after is not None:
         delay = max(delay, min(retry_after, settings.max_retry_after))
     return delay
+
+
+def _describe(exc: BaseException) -> dict[str, str]:
+    """Where an unexpected error came from, without a traceback.
+
+    Tracebacks rendered with local variables (structlog's rich console renderer does that)
+    would print sink configs and request headers, secrets included.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    return {"error": type(exc).__name__, "where": where}
 
 
 class DeliveryStage:
@@ -220,8 +232,8 @@ class _Worker:
                 outcome = await self._step()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                _log.exception("delivery step failed", stream=self.stream_id)
+            except Exception as exc:
+                _log.error("delivery step failed", stream=self.stream_id, **_describe(exc))
                 outcome = Retry("internal error")
             if self._stream_gone:
                 return
@@ -280,9 +292,9 @@ class _Worker:
         started = time.perf_counter()
         try:
             outcome = await self._sink.send(batch)
-        except Exception:
+        except Exception as exc:
             # A sink must not raise; if one does, it is our bug, and retrying may get past it.
-            _log.exception("sink raised", stream=stream.id, type=stream.type)
+            _log.error("sink raised", stream=stream.id, type=stream.type, **_describe(exc))
             outcome = Retry("internal error in the sink")
         DELIVERY_SECONDS.labels(stream.type).observe(time.perf_counter() - started)
         await self._settle(stream, batch, cursor, outcome)

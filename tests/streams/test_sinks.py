@@ -273,3 +273,16 @@ async def test_s3_wrong_secret_is_refused_by_sigv4_and_holds_the_cursor(
     row = await stream_row(db, stream_id)
     assert (row.state, row.cursor) == ("failing", 0)
     assert "SignatureDoesNotMatch" in row.last_error
+
+
+async def test_an_ocsf_stream_sends_schema_valid_records(db: Database) -> None:
+    from .test_formats import ocsf_problems
+
+    await seed(db, 6, actions=("user.provisioned", "group.member_added", "scim_token.created"))
+    hec = SplunkHecReceiver(HEC_TOKEN)
+    async with Served(hec.app) as served:
+        stream_id = await create_stream(db, "splunk_hec", {"url": served.url, "token": HEC_TOKEN}, format="ocsf")
+        assert await stage(db).run_once() == {stream_id: 6}
+    assert [record["class_uid"] for record in hec.received] == [3001, 3006, 3004] * 2
+    assert all(ocsf_problems(record) == [] for record in hec.received)
+    assert [record["metadata"]["sequence"] for record in hec.received] == [1, 2, 3, 4, 5, 6]
