@@ -109,6 +109,16 @@ async def get_stream(request: Request, caller: Caller, service: StreamService) -
     return JSONResponse(render(await service.get(caller, request.path_params["stream_id"])))
 
 
+async def list_dead_letters(request: Request, caller: Caller, service: StreamService) -> Response:
+    """
+    summary: 'Batches the receiver refused for good, newest first (replay from first_sequence to resend)'
+    responses:
+      '200': {description: 'An object {"dead_letters": [{"batch_id", "first_sequence", "last_sequence", "reason", "created_at"}]}'}
+    """
+    letters = await service.dead_letters(caller, request.path_params["stream_id"])
+    return JSONResponse({"dead_letters": letters})
+
+
 async def update_stream(request: Request, caller: Caller, service: StreamService) -> Response:
     """
     summary: 'Change a stream''s name, format, filter or config (config fields merge; null removes)'
@@ -205,6 +215,7 @@ def streams_routes(
         route("/{stream_id}", get_stream, "GET"),
         route("/{stream_id}", update_stream, "PATCH"),
         route("/{stream_id}", delete_stream, "DELETE"),
+        route("/{stream_id}/dead-letters", list_dead_letters, "GET"),
         route("/{stream_id}/pause", pause_stream, "POST"),
         route("/{stream_id}/resume", resume_stream, "POST"),
         route("/{stream_id}/replay", replay_stream, "POST"),

@@ -152,6 +152,28 @@ class StreamService:
         events, seconds = await lag(conn, stream)
         return StreamStatus(stream, events, seconds, await dead_letter_count(conn, stream.id))
 
+    async def dead_letters(self, caller: Caller, stream_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The stream's dead-lettered batches, newest first: what was refused, and why.
+
+        The events themselves stay in the sealed log; :meth:`replay` from ``first_sequence``
+        sends them again once the cause is fixed.
+        """
+        async with self._transactions.read() as conn:
+            stream = await self._load(conn, caller, stream_id)
+            rows = await conn.execute(
+                select(
+                    _dead_letters.c.batch_id,
+                    _dead_letters.c.first_sequence,
+                    _dead_letters.c.last_sequence,
+                    _dead_letters.c.reason,
+                    _dead_letters.c.created_at,
+                )
+                .where(_dead_letters.c.stream_id == stream.id)
+                .order_by(_dead_letters.c.pk.desc())
+                .limit(limit)
+            )
+            return [dict(row._mapping) for row in rows]
+
     # -- changing ------------------------------------------------------------------------
 
     async def create(self, caller: Caller, body: Mapping[str, Any]) -> StreamStatus:

@@ -21,7 +21,7 @@ from audit.streams import SecretBox, SecretBoxError, create_streams_app, streams
 from audit.streams.tables import StreamRow
 from audit.tables import AuditEventRow, OutboxRow
 from scim_server.storage.engine import Database
-from tests.support.receivers import Served, WebhookReceiver
+from tests.support.receivers import Fault, Served, WebhookReceiver
 
 from .conftest import SECRET_KEY, WEBHOOK_SECRET, seed, stage
 
@@ -264,3 +264,22 @@ def test_endpoints_describe_themselves_for_the_openapi_document() -> None:
     assert set(paths["/api/v1/streams/{stream_id}"]) == {"get", "patch", "delete"}
     assert "201" in paths["/api/v1/streams"]["post"]["responses"]
     assert {"/api/v1/streams/{stream_id}/replay", "/api/v1/streams/{stream_id}/test"} <= set(paths)
+
+
+async def test_dead_letters_list_what_was_refused_and_why(api: httpx.AsyncClient, db: Database) -> None:
+    receiver = WebhookReceiver(WEBHOOK_SECRET)
+    receiver.fail_next(Fault(422, body={"error": "unexpected field"}))
+    async with Served(receiver.app) as served:
+        stream_id = (await api.post("/api/v1/streams/", json=_webhook(f"{served.url}/hook"))).json()["id"]
+        await seed(db, 3)
+        await stage(db).run_once()
+    letters = (await api.get(f"/api/v1/streams/{stream_id}/dead-letters")).json()["dead_letters"]
+    assert len(letters) == 1
+    letter = letters[0]
+    assert (letter["batch_id"], letter["first_sequence"], letter["last_sequence"]) == (f"{stream_id}_1_4", 1, 4)
+    assert "422" in letter["reason"] and "unexpected field" in letter["reason"]
+    status = (await api.get(f"/api/v1/streams/{stream_id}")).json()
+    assert (status["state"], status["status"]["dead_letters"]) == ("failing", 1)
+    assert status["status"]["last_error"] == letter["reason"]
+    other = {"x-test-role": "admin", "x-test-org": "globex"}
+    assert (await api.get(f"/api/v1/streams/{stream_id}/dead-letters", headers=other)).status_code == 404
