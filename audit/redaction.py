@@ -61,7 +61,7 @@ _INTERNAL_ID = re.compile(
 )
 _SECRET = re.compile(
     r"(?i)\bbearer\s+\S+"
-    r"|\b(?:scim|sk)_[0-9A-Za-z]+_[0-9A-Za-z_-]{8,}"  # scim_<prefix>_<secret>, sk_<prefix>_<secret>
+    r"|\b(?:scim|sat|sk)_[0-9A-Za-z]+_[0-9A-Za-z_-]{8,}"  # scim_…, sat_… (OAuth), sk_… (API keys)
     r"|\bwhsec_[0-9A-Za-z+/=]{16,}"
     r"|\beyJ[0-9A-Za-z_-]+\.[0-9A-Za-z_-]+"  # a JWT (header.payload…)
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"

@@ -116,3 +116,4 @@ def test_id_detection() -> None:
                  "scim_provisioning", "scim_token"):
         assert not looks_internal(name) and not looks_secret(name), name
     assert looks_secret(_TOKEN) and looks_secret(_API_KEY) and looks_secret("Bearer abc.def")
+    assert looks_secret("sat_0a1b2c3d4e5f_Q2hhbmdlTWVOb3dQbGVhc2U")
