@@ -96,7 +96,8 @@ async def _build(app: Any) -> World:
     world.api_key = {"none": None, "wrong_org": globex_admin, "scim_token": acme_token, "oauth_token": access_token,
                      "auditor": auditor, "admin": admin, "revoked": revoked_key, "expired": expired_key}
     world.scim_key = {"none": None, "wrong_org": globex_token, "scim_token": acme_token, "oauth_token": access_token,
-                      "auditor": auditor, "admin": admin, "revoked": revoked_token.token, "expired": expired_token.token}
+                      "auditor": auditor, "admin": admin, "revoked": revoked_token.token,
+                      "expired": expired_token.token}
     world.acme_marks = {*world.ids.values(), client.client_id, "acme-rotate-me", "acme-entra", "boss@acme.example",
                         "target@acme.example", "jane@acme.example", "reader@acme.example"}
     world.globex_marks |= {globex_client.client_id, "globex-okta", "globex-idp", "boss@globex.example",
@@ -191,7 +192,8 @@ async def test_access_matrix(app_env: Callable[..., Any], case: str) -> None:
             response = await _call(app, keys[case], call, world.ids)
             want = expected(case, call)
             if response.status_code != want:
-                failures.append(f"{call.method} {call.path}: {response.status_code} (want {want}) {response.text[:200]}")
+                got = f"{response.status_code} (want {want}) {response.text[:200]}"
+                failures.append(f"{call.method} {call.path}: {got}")
             # An id the caller sent may be echoed back ("… not found"); nothing else of theirs may appear.
             sent = call.url(world.ids)
             leaked = [m for m in _foreign_marks(world, case) if m in response.text and m not in sent]

@@ -54,7 +54,8 @@ async def live(database_url: str) -> AsyncIterator[Live]:
         await db.dispose()
     server = LiveServer(database_url)
     # The first admin is bootstrapped the way an operator would: from the command line.
-    out = scimtrail("admin", "create", "--org", "acme", "--email", "ops@acme.example", "--role", "admin", env=server.env)
+    out = scimtrail("admin", "create", "--org", "acme", "--email", "ops@acme.example", "--role", "admin",
+                    env=server.env)
     key = re.search(r"(sk_[0-9a-f]{12}_\S+)", out)
     assert key, out
     with server:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, NoReturn
+from typing import Literal, NoReturn, cast
 
 import structlog
 
 import audit
-from scim_server.storage.credentials import CredentialRecord, CredentialRepository
+from scim_server.storage.credentials import CredentialKind, CredentialRecord, CredentialRepository
 from scim_server.storage.engine import Database
 from scim_server.storage.types import utcnow
 
@@ -105,15 +105,15 @@ class Authenticator:
         now = utcnow()
         hit = self._cache.get(digest)
         if hit is not None and self._clock() - hit.cached_at < self.cache_seconds:
-            record = hit.record
-            if record.expires_at is not None and record.expires_at <= now:
+            expires_at = hit.record.expires_at
+            if expires_at is not None and expires_at <= now:
                 self._cache.pop(digest, None)
             else:
-                self.usage.seen(record.kind, record.id, now)
+                self.usage.seen(hit.record.kind, hit.record.id, now)
                 return hit.principal
         generation = self._generation
         async with self.db.read() as conn:
-            record = await CredentialRepository(conn).by_prefix(family, prefix)  # type: ignore[arg-type]
+            record = await CredentialRepository(conn).by_prefix(cast(CredentialKind, family), prefix)
         if not secrets.matches(presented, record.secret_hash if record is not None else _NO_DIGEST) or record is None:
             self._reject(record, prefix, "unknown" if record is None else "invalid_secret", ip)
         if record.revoked:

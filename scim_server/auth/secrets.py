@@ -7,7 +7,17 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-__all__ = ["IssuedClient", "IssuedSecret", "issue", "issue_client", "new_client_secret", "family_of", "split", "digest", "matches"]
+__all__ = [
+    "IssuedClient",
+    "IssuedSecret",
+    "digest",
+    "family_of",
+    "issue",
+    "issue_client",
+    "matches",
+    "new_client_secret",
+    "split",
+]
 
 _PREFIX_BYTES = 6  # 12 hex characters: unique lookup key, safe to show and log
 _SECRET_BYTES = 32

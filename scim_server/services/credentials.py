@@ -162,6 +162,10 @@ def _key_view(row: Any, now: datetime, key: str | None = None) -> KeyView:
                    row.last_used_at, _state(row.revoked_at, row.expires_at, now), key)
 
 
+def _account_view(row: Any, key: KeyView | None = None) -> AccountView:
+    return AccountView(row.id, row.email, row.role, row.created_at, key)
+
+
 def _future(expires_at: datetime | None, now: datetime, what: str = "expires_at") -> datetime | None:
     if expires_at is not None and expires_at.tzinfo is None:
         raise InvalidValue(f"{what} must carry a time zone (e.g. 2026-12-31T00:00:00Z).")
@@ -369,14 +373,14 @@ class Credentials:
     async def list_accounts(self, acting: Acting) -> list[AccountView]:
         async with self.db.read() as conn:
             rows = await CredentialRepository(conn).list_accounts(acting.org_id)
-        return [AccountView(r.id, r.email, r.role, r.created_at) for r in rows]
+        return [_account_view(r) for r in rows]
 
     async def get_account(self, acting: Acting, id: str) -> AccountView:
         async with self.db.read() as conn:
             row = await CredentialRepository(conn).account(acting.org_id, id)
         if row is None:
             raise NotFound("Account not found.")
-        return AccountView(row.id, row.email, row.role, row.created_at)
+        return _account_view(row)
 
     async def create_account(self, acting: Acting, email: str, role: str, key_label: str = "default") -> AccountView:
         """A new admin or auditor account with its first API key (shown once)."""
@@ -390,7 +394,7 @@ class Credentials:
             await repo.add_account(id=id, org_id=acting.org_id, email=email, role=role)
             key = await self._add_key(conn, acting, id, email, role, key_label, None)
             row = await repo.account(acting.org_id, id)
-        return AccountView(row.id, row.email, row.role, row.created_at, key)
+        return _account_view(row, key)
 
     async def delete_account(self, acting: Acting, id: str) -> None:
         """Remove an account and its keys; the organisation's last admin cannot be removed."""
@@ -402,13 +406,14 @@ class Credentials:
                 raise NotFound("Account not found.")
             if row.role == "admin" and await repo.count_admins(acting.org_id) <= 1:
                 raise Conflict("The organisation's last admin account cannot be removed.")
-            keys = [k for k in await repo.list_keys(acting.org_id, id) if _state(k.revoked_at, k.expires_at, now) == "active"]
+            keys = await repo.list_keys(acting.org_id, id)
+            active = [k for k in keys if _state(k.revoked_at, k.expires_at, now) == "active"]
             await repo.delete_account(acting.org_id, id)
             await audit.record_many(conn, [
                 self._event(acting, "admin_key.revoked",
                             (audit.Target("admin_key", k.label), audit.Target(row.role, row.email)),
                             {"prefix": k.prefix, "account_removed": True})
-                for k in keys
+                for k in active
             ])
         credentials_changed()
 

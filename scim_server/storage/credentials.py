@@ -92,11 +92,14 @@ class CredentialRepository:
             ).first()
             if row is None:
                 return None
-            return CredentialRecord("scim", row.id, row.org_id, row.slug, "scim_token", row.label, row.secret_hash,
-                                    row.expires_at, row.revoked_at is not None, row.label,
-                                    row.expiry_recorded_at is not None)
+            return CredentialRecord(
+                kind="scim", id=row.id, org_id=row.org_id, org_slug=row.slug, principal_kind="scim_token",
+                name=row.label, secret_hash=row.secret_hash, expires_at=row.expires_at,
+                revoked=row.revoked_at is not None, label=row.label,
+                expiry_recorded=row.expiry_recorded_at is not None,
+            )
         if kind == "sat":
-            row = (
+            access = (
                 await self.conn.execute(
                     select(_clients.c.id, _clients.c.label, _clients.c.revoked_at, _access.c.secret_hash,
                            _access.c.expires_at, _orgs.c.id.label("org_id"), _orgs.c.slug)
@@ -105,12 +108,15 @@ class CredentialRepository:
                     .where(_access.c.prefix == prefix)
                 )
             ).first()
-            if row is None:
+            if access is None:
                 return None
             # Usage is attributed to the client: access tokens live an hour, the client for years.
-            return CredentialRecord("sat", row.id, row.org_id, row.slug, "oauth_client", row.label, row.secret_hash,
-                                    row.expires_at, row.revoked_at is not None, row.label)
-        row = (
+            return CredentialRecord(
+                kind="sat", id=access.id, org_id=access.org_id, org_slug=access.slug, principal_kind="oauth_client",
+                name=access.label, secret_hash=access.secret_hash, expires_at=access.expires_at,
+                revoked=access.revoked_at is not None, label=access.label,
+            )
+        key = (
             await self.conn.execute(
                 select(_keys.c.id, _keys.c.label, _keys.c.secret_hash, _keys.c.expires_at, _keys.c.revoked_at,
                        _accounts.c.email, _accounts.c.role, _orgs.c.id.label("org_id"), _orgs.c.slug)
@@ -119,10 +125,13 @@ class CredentialRepository:
                 .where(_keys.c.prefix == prefix)
             )
         ).first()
-        if row is None:
+        if key is None:
             return None
-        return CredentialRecord("sk", row.id, row.org_id, row.slug, row.role, row.email, row.secret_hash,
-                                row.expires_at, row.revoked_at is not None, row.label)
+        return CredentialRecord(
+            kind="sk", id=key.id, org_id=key.org_id, org_slug=key.slug, principal_kind=key.role, name=key.email,
+            secret_hash=key.secret_hash, expires_at=key.expires_at, revoked=key.revoked_at is not None,
+            label=key.label,
+        )
 
     async def client_for_authentication(self, client_id: str) -> Any | None:
         """An OAuth client by its public ``client_id``, with its organisation's slug."""
@@ -143,7 +152,7 @@ class CredentialRepository:
         )
         return bool(result.rowcount)
 
-    async def record_usage(self, usage: Mapping[tuple[str, str], datetime]) -> None:
+    async def record_usage(self, usage: Mapping[tuple[CredentialKind, str], datetime]) -> None:
         """Store ``last_used_at`` for many credentials, keyed by (family, id); never moves it backwards."""
         for (family, credential_id), at in usage.items():
             table = _USAGE_TABLES[family]
@@ -197,7 +206,9 @@ class CredentialRepository:
     async def list_clients(self, org_id: int) -> list[Any]:
         return list(
             await self.conn.execute(
-                select(*CLIENT_COLUMNS).where(_clients.c.org_id == org_id).order_by(_clients.c.created_at, _clients.c.id)
+                select(*CLIENT_COLUMNS)
+                .where(_clients.c.org_id == org_id)
+                .order_by(_clients.c.created_at, _clients.c.id)
             )
         )
 
@@ -226,7 +237,8 @@ class CredentialRepository:
         return bool(result.rowcount)
 
     async def add_access_token(
-        self, *, id: str, client_pk: str, prefix: str, digest: str, scope: str, issued_at: datetime, expires_at: datetime
+        self, *, id: str, client_pk: str, prefix: str, digest: str, scope: str, issued_at: datetime,
+        expires_at: datetime,
     ) -> None:
         await self.conn.execute(
             insert(_access).values(id=id, client_pk=client_pk, prefix=prefix, secret_hash=digest, scope=scope,

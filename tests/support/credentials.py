@@ -22,7 +22,8 @@ __all__ = ["admin_key", "api_client", "events", "expire_admin_key", "expire_scim
 async def admin_key(db: Database, slug: str, email: str | None = None, role: str = "admin") -> str:
     """A new account in organisation ``slug`` and its API key."""
     credentials = Credentials(db)
-    account = await credentials.create_account(await credentials.operator(slug), email or f"{role}@{slug}.example", role)
+    acting = await credentials.operator(slug)
+    account = await credentials.create_account(acting, email or f"{role}@{slug}.example", role)
     assert account.key is not None and account.key.key is not None
     return account.key.key
 

@@ -52,7 +52,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = f"{request.method} is not supported on {request.url.path}."
     else:
         message = str(exc.detail)
-    return error_response(exc.status_code, _CODES.get(exc.status_code, "error"), message, exc.headers)
+    return error_response(exc.status_code, _CODES.get(exc.status_code, "error"), message, dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -60,4 +60,9 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "The server could not complete the request.")
 
 
-exception_handlers = {ApiError: _api_error, ScimError: _service_error, HTTPException: _http_error, Exception: _unexpected}
+exception_handlers = {
+    ApiError: _api_error,
+    ScimError: _service_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

@@ -65,6 +65,8 @@ def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": {**REQUESTS, **RESOURCES},
-            "securitySchemes": {"adminKey": {"type": "http", "scheme": "bearer", "description": "sk_<prefix>_<secret>"}},
+            "securitySchemes": {
+                "adminKey": {"type": "http", "scheme": "bearer", "description": "sk_<prefix>_<secret>"},
+            },
         },
     }

@@ -13,7 +13,11 @@ from ._errors import ApiError
 
 __all__ = ["REQUESTS", "RESOURCES", "validate"]
 
-_LABEL = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", "description": "Slug-like name, e.g. okta-prod."}
+_LABEL = {
+    "type": "string",
+    "pattern": "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
+    "description": "Slug-like name, e.g. okta-prod.",
+}
 _TIME = {"type": "string", "format": "date-time"}
 _TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
 _STATE = {"type": "string", "enum": ["active", "expired", "revoked"]}
@@ -115,7 +119,9 @@ RESOURCES: dict[str, dict[str, Any]] = {
     "KeyCreated": _with_secret(_KEY, "key", "The whole API key. Shown once; store it now."),
     "KeyList": {"type": "object", "properties": {"keys": {"type": "array", "items": _KEY}}},
     "Account": _ACCOUNT,
-    "AccountCreated": {"allOf": [_ACCOUNT, {"type": "object", "properties": {"key": {"$ref": "#/components/schemas/KeyCreated"}}}]},
+    "AccountCreated": {
+        "allOf": [_ACCOUNT, {"type": "object", "properties": {"key": {"$ref": "#/components/schemas/KeyCreated"}}}],
+    },
     "AccountList": {"type": "object", "properties": {"admins": {"type": "array", "items": _ACCOUNT}}},
     "Error": {
         "type": "object",
@@ -162,6 +168,8 @@ def _value(name: str, value: Any, schema: dict[str, Any]) -> Any:
         except ValueError:
             moment = None
         if moment is None or moment.tzinfo is None:
-            raise ApiError(422, "invalid_value", f"{name} must be an RFC 3339 timestamp with a zone, e.g. 2026-12-31T00:00:00Z.")
+            raise ApiError(
+                422, "invalid_value", f"{name} must be an RFC 3339 timestamp with a zone, e.g. 2026-12-31T00:00:00Z."
+            )
         return moment
     return value
