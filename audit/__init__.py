@@ -27,7 +27,7 @@ from .retention import (
 from .signals import Signal
 from .signing import checkpoint_public_key
 from .store import ChainHead, SealedEvent, chain_heads, read_sealed
-from .streams import create_streams_app, streams_routes  # also registers the log-stream tables
+from .streams import create_streams_app, streams_openapi_paths, streams_routes  # also registers the log-stream tables
 from .relay.delivery import DeliverySettings, DeliveryStage
 from .tables import install_triggers
 from .transactions import Transactions
@@ -45,6 +45,7 @@ __all__ = [
     "DeliverySettings",
     "DeliveryStage",
     "create_streams_app",
+    "streams_openapi_paths",
     "streams_routes",
     "Authorize",
     "Caller",

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
 
 from audit.access import Authorize, Caller
 from audit.events import RequestContext
@@ -24,7 +25,7 @@ from audit.transactions import Transactions
 from .crypto import SecretBox
 from .service import StreamError, StreamService, render
 
-__all__ = ["create_streams_app", "streams_routes"]
+__all__ = ["create_streams_app", "streams_openapi_paths", "streams_routes"]
 
 _log = structlog.get_logger("audit.streams")
 _MAX_BODY = 64 * 1024
@@ -221,6 +222,38 @@ def streams_routes(
         route("/{stream_id}/replay", replay_stream, "POST"),
         route("/{stream_id}/test", test_stream, "POST"),
     ]
+
+
+def streams_openapi_paths(prefix: str = "/streams") -> dict[str, Any]:
+    """OpenAPI path items for the endpoints under ``prefix``, to merge into the host's document."""
+
+    async def nobody(request: Request) -> Caller | None:
+        return None
+
+    routes = streams_routes(_NoTransactions(), secret_key=b"openapi", authorize=nobody, prefix=prefix)
+    paths: dict[str, Any] = SchemaGenerator({}).get_schema(routes)["paths"]
+    for path, item in paths.items():
+        for operation in item.values():
+            operation["tags"] = ["log streams"]
+            operation["responses"].update(_COMMON_RESPONSES)
+            if "{stream_id}" in path:
+                operation["parameters"] = [{"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    return paths
+
+
+class _NoTransactions:
+    """Stands in for the database when routes are built only to be described."""
+
+    def write(self) -> Any:
+        raise RuntimeError("described, not served")
+
+    read = write
+
+
+_COMMON_RESPONSES = {
+    "401": {"description": "No valid admin API key"},
+    "403": {"description": "Auditors cannot manage log streams"},
+}
 
 
 def create_streams_app(
