@@ -207,6 +207,11 @@ async def test_access_matrix(app_env: Callable[..., Any], case: str) -> None:
                 assert response.json()["error"] == "forbidden"
     assert not failures, "\n".join(failures)
 
+    # A bearer credential is no client authentication at the token endpoint.
+    async with api_client(app, world.api_key[case]) as http:
+        exchange = await http.post("/oauth/token", data={"grant_type": "client_credentials"})
+    assert exchange.status_code == 401 and exchange.json()["error"] == "invalid_client"
+
     # The public document is public, whoever asks.
     document = await _call(app, world.api_key[case], Call("GET", "/api/v1/openapi.json", 200), world.ids)
     assert document.status_code == 200 and document.json()["openapi"].startswith("3.1")
