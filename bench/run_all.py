@@ -1,0 +1,59 @@
+"""Every figure of issue #2's Performance section, in one run, with a summary table.
+
+    .venv/bin/python bench/run_all.py [--quick]
+
+1. POST /Users against scim2-server (fresh database; see post_users.py).
+2. One database of 100,000 users, a group of all of them, a group of 10 and some joiners, one
+   server process: filtered GET, deep and cursor paging, group membership, and finally the
+   memory exercise, whose peak RSS therefore covers the whole run.
+
+About 6 minutes with the defaults (``--quick``: about 2). Every wrk run is bounded (10 s by
+default) and every server is stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _harness import machine_note, say
+from _scimtrail import Figure, build_dataset, report, serving
+
+import filter_get
+import group_members
+import memory
+import paging
+import post_users
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="shorter runs, fewer samples")
+    parser.add_argument("--users", type=int, default=100_000)
+    args = parser.parse_args()
+    seconds, rounds, requests = (5, 1, 50) if args.quick else (10, 3, 200)
+
+    say(machine_note())
+    figures: list[Figure] = []
+    say("\n== POST /Users vs scim2-server ==")
+    figures += post_users.measure(seconds, rounds, 16)
+
+    dataset = build_dataset(args.users, joiners=2 * requests + 80, groups={"big": args.users, "small": 10})
+    try:
+        with serving(dataset) as server:
+            say("\n== GET filtered ==")
+            figures += filter_get.measure(dataset, server.port, 5 * requests, seconds, server)
+            say("\n== paging ==")
+            figures += paging.measure(dataset, server.port, requests // 4, None)
+            say("\n== group membership ==")
+            figures += group_members.measure(dataset, server.port, requests)
+            say("\n== memory ==")
+            figures += memory.exercise(dataset, server, seconds)
+    finally:
+        dataset.remove()
+    say()
+    say(machine_note())
+    report("Issue #2 performance figures", figures)
+
+
+if __name__ == "__main__":
+    main()
