@@ -152,12 +152,15 @@ class DeliveryStage:
         """
         delivered: dict[str, int] = {}
         for stream in await self._deliverable():
-            worker = _Worker(self, stream.id)
+            worker = self._worker(stream.id)
             try:
                 delivered[stream.id] = await worker.drain()
             finally:
                 await worker.close()
         return delivered
+
+    def _worker(self, stream_id: str) -> _Worker:
+        return _Worker(stream_id, self._transactions, self._box, self.settings, self._transport)
 
     async def _deliverable(self) -> list[Stream]:
         async with self._transactions.read() as conn:
@@ -178,7 +181,7 @@ class DeliveryStage:
             elif worker.version != wanted[stream_id].version:
                 worker.wakeup.set()  # a changed config or a replay takes effect at once
         for stream_id in wanted.keys() - self._workers.keys():
-            worker = _Worker(self, stream_id)
+            worker = self._worker(stream_id)
             worker.start()
             self._workers[stream_id] = worker
 
@@ -191,16 +194,23 @@ class DeliveryStage:
 class _Worker:
     """Delivers one stream, one batch at a time, in sequence order."""
 
-    def __init__(self, stage: DeliveryStage, stream_id: str) -> None:
-        self._stage = stage
-        self._settings = stage.settings
+    def __init__(
+        self,
+        stream_id: str,
+        transactions: Transactions,
+        box: SecretBox,
+        settings: DeliverySettings,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> None:
         self.stream_id = stream_id
+        self._transactions = transactions
+        self._box = box
+        self._settings = settings
         self.version = 0
         self.wakeup = asyncio.Event()
+        # A client per stream: a receiver that hangs holds only its own stream's connections.
         self._client = httpx.AsyncClient(
-            timeout=self._settings.request_timeout,
-            transport=stage._transport,
-            headers={"user-agent": "scimtrail-relay"},
+            timeout=settings.request_timeout, transport=transport, headers={"user-agent": "scimtrail-relay"}
         )
         self._sink: Sink | None = None
         self._task: asyncio.Task[None] | None = None
@@ -269,7 +279,7 @@ class _Worker:
 
     async def _step(self) -> Outcome | None:
         """One send of the next batch; ``None`` when there is nothing to send."""
-        transactions = self._stage._transactions
+        transactions = self._transactions
         async with transactions.read() as conn:
             row = (await conn.execute(select(_streams).where(_streams.c.id == self.stream_id))).first()
             stream = Stream.from_row(row) if row is not None else None
@@ -286,7 +296,7 @@ class _Worker:
                     return None
                 self._pending = (Batch(stream.id, stream.organization, events), stream.cursor)
         if self._sink is None or self.version != stream.version:
-            self._sink = build_sink(stream, self._stage._box, self._client)
+            self._sink = build_sink(stream, self._box, self._client)
             self.version = stream.version
         batch, cursor = self._pending
         started = time.perf_counter()
@@ -325,7 +335,7 @@ class _Worker:
         await self._disable_if_failing_too_long(stream, outcome.reason)
 
     async def _advance(self, stream: Stream, batch: Batch, cursor: int) -> None:
-        async with self._stage._transactions.write() as conn:
+        async with self._transactions.write() as conn:
             # Conditional on the cursor we read after: an admin's replay in the meantime wins.
             await conn.execute(
                 update(_streams)
@@ -346,11 +356,11 @@ class _Worker:
         }
         if mark_failing:
             values["state"] = case((_streams.c.state == "active", "failing"), else_=_streams.c.state)
-        async with self._stage._transactions.write() as conn:
+        async with self._transactions.write() as conn:
             await conn.execute(update(_streams).where(_streams.c.id == stream.id).values(**values))
 
     async def _dead_letter(self, stream: Stream, batch: Batch, cursor: int, reason: str) -> None:
-        async with self._stage._transactions.write() as conn:
+        async with self._transactions.write() as conn:
             moved = await conn.execute(
                 update(_streams)
                 .where(_streams.c.id == stream.id, _streams.c.cursor == cursor)
@@ -377,7 +387,7 @@ class _Worker:
                 )
 
     async def _disable_if_failing_too_long(self, stream: Stream, reason: str) -> None:
-        async with self._stage._transactions.read() as conn:
+        async with self._transactions.read() as conn:
             since = (
                 await conn.execute(select(_streams.c.failing_since).where(_streams.c.id == stream.id))
             ).scalar_one_or_none()
@@ -388,7 +398,7 @@ class _Worker:
             await self._disable(stream, f"failing for {int(failing_for)} s; last error: {reason}")
 
     async def _disable(self, stream: Stream, reason: str) -> None:
-        async with self._stage._transactions.write() as conn:
+        async with self._transactions.write() as conn:
             changed = await conn.execute(
                 update(_streams)
                 .where(_streams.c.id == stream.id, _streams.c.state.in_(("active", "failing")))
