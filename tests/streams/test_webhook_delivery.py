@@ -230,3 +230,16 @@ async def test_other_organisations_events_never_reach_a_stream(db: Database) -> 
         await stage(db).run_once()
     assert {e["organization"] for e in receiver.received} == {"acme"}
     assert len(receiver.received) == 2
+
+
+async def test_during_secret_rotation_both_signatures_verify(db: Database) -> None:
+    new_secret = "whsec_" + "bmV3LXNpZ25pbmcta2V5LWZvci1yb3RhdGlvbg=="
+    await seed(db, 2)
+    old_receiver, new_receiver = WebhookReceiver(WEBHOOK_SECRET), WebhookReceiver(new_secret)
+    async with Served(old_receiver.app) as old_served, Served(new_receiver.app) as new_served:
+        rotating = {"secret": new_secret, "previous_secret": WEBHOOK_SECRET}
+        await create_stream(db, "webhook", {"url": f"{old_served.url}/hook", **rotating}, name="still-old")
+        await create_stream(db, "webhook", {"url": f"{new_served.url}/hook", **rotating}, name="already-new")
+        await stage(db).run_once()
+    assert len(old_receiver.received) == len(new_receiver.received) == 2
+    assert not old_receiver.rejections and not new_receiver.rejections
