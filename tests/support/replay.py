@@ -313,7 +313,8 @@ def match(expected: Any, actual: Any, where: str = "$") -> list[str]:
         for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             problems += match(e, a, f"{where}[{i}]")
         return problems
-    if type(expected) is not type(actual) and not _both_numbers(expected, actual) or expected != actual:
+    same_type = type(expected) is type(actual) or _both_numbers(expected, actual)
+    if not same_type or expected != actual:
         return [f"{where}: expected {_show(expected)}, got {_show(actual)}"]
     return []
 
@@ -515,7 +516,7 @@ class Replayer:
         return problems, sent
 
     def _check(self, fixture: Fixture, expect: Mapping[str, Any], response: httpx.Response) -> list[str]:
-        problems = [f"status: {p.split(': ', 1)[1]}" for p in match(expect["status"], response.status_code)]
+        problems = match(expect["status"], response.status_code, "status")
         has_body = bool(response.content)
         header_rules = dict(fixture.every_response.get("headers", {})) if has_body else {}
         header_rules.update(expect.get("headers", {}))
@@ -563,7 +564,7 @@ class Replayer:
             request = substitute(spec["request"], {**variables, "i": i})
             async with gate:
                 sent = await self._send(fixture, request)
-            return [f"seed #{i} status: {p.split(': ', 1)[1]}" for p in match(expected_status, sent.response.status_code)], sent
+            return match(expected_status, sent.response.status_code, f"seed #{i} status"), sent
 
         results = await asyncio.gather(*(one(i) for i in range(1, int(spec["count"]) + 1)))
         for problems, sent in results:
