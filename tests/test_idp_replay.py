@@ -54,6 +54,18 @@ async def test_idp_sequence_replays_cleanly(fixture_path: Path, live_server: Liv
         raise ReplayFailure(failures, live_server.log_tail())
 
 
+@pytest.mark.slow
+async def test_entra_provisioning_with_oauth_client_credentials(live_server: LiveServer) -> None:
+    """Entra's other authentication method: an access token from our client-credentials endpoint."""
+    token = live_server.oauth_access_token("entra-prod")
+    assert not token.startswith("scim_")
+    fixture = load_fixture(FIXTURES_DIR / "entra" / "02-provision-user.json")
+    async with httpx.AsyncClient(timeout=60) as client:
+        failures = await Replayer(client, live_server.scim_base, token).replay(fixture)
+    if failures:
+        raise ReplayFailure(failures, live_server.log_tail())
+
+
 # --------------------------------------------------------------------------- the fixtures themselves
 
 

@@ -732,6 +732,29 @@ class LiveServer:
         self.stop()
         raise RuntimeError(f"`scimtrail serve` did not listen on {self.port} within {timeout}s:\n{self.log_tail()}")
 
+    def oauth_access_token(self, label: str, timeout: float = 30.0) -> str:
+        """An access token the way a client-credentials IdP gets one: a client from
+        ``scimtrail oauth-client create``, then ``POST /oauth/token`` (client_secret_post)."""
+        root = Path(__file__).resolve().parents[2]
+        created = subprocess.run(
+            self._cli("oauth-client", "create", "--org", self.slug, "--label", label),
+            cwd=root,
+            env=self._env(),
+            capture_output=True,
+            timeout=timeout,
+        )
+        output = created.stdout.decode()
+        found = dict(re.findall(r"^(client_id|client_secret):\s*(\S+)\s*$", output, flags=re.MULTILINE))
+        if created.returncode != 0 or len(found) != 2:
+            raise RuntimeError(f"`scimtrail oauth-client create` failed ({created.returncode}):\n{output}{created.stderr.decode()}")
+        response = httpx.post(
+            f"{self.origin}/oauth/token",
+            data={"grant_type": "client_credentials", "scope": "scim", **found},
+            timeout=timeout,
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
     def stop(self) -> None:
         if self._process is None:
             return
