@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from _harness import machine_note, say
+from _harness import Server, machine_note, say
 from _scimtrail import Client, Dataset, Figure, Latency, build_dataset, interleaved, report, serving
 from _seed import user_id
 
@@ -31,7 +31,9 @@ def _add(uid: str) -> dict[str, object]:
     }
 
 
-def measure(dataset: Dataset, port: int, requests: int, budget_s: float = 45.0) -> list[Figure]:
+def measure(
+    dataset: Dataset, port: int, requests: int, budget_s: float = 45.0, server: Server | None = None
+) -> list[Figure]:
     big, small = dataset.groups["big"], dataset.groups["small"]
     size = dataset.users
     joiners = iter(dataset.joiners)
@@ -60,9 +62,13 @@ def measure(dataset: Dataset, port: int, requests: int, budget_s: float = 45.0) 
             expect=PATCH_OK,
             budget_s=budget_s,
         )
+        if server is not None:
+            say(f"   server peak RSS before the plain PATCHes: {server.rss_kib()[1] // 1024} MB")
         rounds = take(requests)
         plain = interleaved(client, {"small": patch(small), "big": patch(big)}, requests, expect=PATCH_OK, budget_s=budget_s)
 
+        if server is not None:
+            say(f"   server peak RSS after the plain PATCHes: {server.rss_kib()[1] // 1024} MB")
         get = interleaved(
             client,
             {
@@ -118,7 +124,7 @@ def main() -> None:
     dataset = build_dataset(args.members, joiners=2 * args.requests + 10, groups={"big": args.members, "small": 10})
     try:
         with serving(dataset) as server:
-            figures = measure(dataset, server.port, args.requests)
+            figures = measure(dataset, server.port, args.requests, server=server)
     finally:
         dataset.remove()
     report("Group membership against the issue's targets", figures)

@@ -28,7 +28,7 @@ def exercise(dataset: Dataset, server: Server, seconds: int) -> list[Figure]:
     """Everything the other benchmarks do, briefly, on one process; then its peak RSS."""
     filter_get.measure(dataset, server.port, 200, seconds, server)
     paging.measure(dataset, server.port, 10, 200)
-    group_members.measure(dataset, server.port, 20, budget_s=20)
+    group_members.measure(dataset, server.port, 20, budget_s=20, server=server)
     env = {"BENCH_PATH": "/scim/v2/Users", "BENCH_TOKEN": dataset.token, "BENCH_TAG": uuid.uuid4().hex[:10]}
     posts = wrk(f"http://127.0.0.1:{server.port}", script="post_users.lua", env=env, seconds=seconds, server=server)
     say(f"POST /Users under wrk -t1 -c16 -d{seconds}s: {posts.line()}")

@@ -40,12 +40,21 @@ def main() -> None:
     dataset = build_dataset(args.users, joiners=2 * requests + 80, groups={"big": args.users, "small": 10})
     try:
         with serving(dataset) as server:
+
+            def rss(after: str) -> None:
+                current, peak = server.rss_kib()
+                say(f"   server RSS after {after}: {current // 1024} MB (peak so far {peak // 1024} MB)")
+
+            rss("start")
             say("\n== GET filtered ==")
             figures += filter_get.measure(dataset, server.port, 5 * requests, seconds, server)
+            rss("filtered GETs")
             say("\n== paging ==")
             figures += paging.measure(dataset, server.port, requests // 4, None)
+            rss("paging")
             say("\n== group membership ==")
-            figures += group_members.measure(dataset, server.port, requests)
+            figures += group_members.measure(dataset, server.port, requests, server=server)
+            rss("group membership")
             say("\n== memory ==")
             figures += memory.exercise(dataset, server, seconds)
     finally:
