@@ -233,6 +233,8 @@ class _Worker:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._sink is not None:
+            await self._sink.aclose()
         await self._client.aclose()
 
     async def _run(self) -> None:
@@ -296,6 +298,8 @@ class _Worker:
                     return None
                 self._pending = (Batch(stream.id, stream.organization, events), stream.cursor)
         if self._sink is None or self.version != stream.version:
+            if self._sink is not None:
+                await self._sink.aclose()
             self._sink = build_sink(stream, self._box, self._client)
             self.version = stream.version
         batch, cursor = self._pending

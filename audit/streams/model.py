@@ -128,7 +128,8 @@ def build_sink(stream: Stream, box: SecretBox, client: httpx.AsyncClient) -> Sin
     """The stream's sink, with its secrets opened, ready to send."""
     sink_type = get_sink(stream.type)
     config = {**stream.config, **box.open(stream.id, stream.secrets)}
-    context = SinkContext(stream.id, stream.organization, get_encoder(stream.format), client)
+    timeout = client.timeout.read or 15.0
+    context = SinkContext(stream.id, stream.organization, get_encoder(stream.format), client, timeout)
     return sink_type(config, context)
 
 

@@ -322,7 +322,10 @@ class StreamService:
         }
         async with httpx.AsyncClient(timeout=self._request_timeout, transport=self._transport) as client:
             sink = build_sink(stream, self._box, client)
-            return await sink.send(Batch(stream.id, stream.organization, [event], test_id=test_id))
+            try:
+                return await sink.send(Batch(stream.id, stream.organization, [event], test_id=test_id))
+            finally:
+                await sink.aclose()
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -11,11 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import ipaddress
 import json
+import re
+import ssl
+import tempfile
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 import uvicorn
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -26,7 +37,16 @@ from starlette.routing import Route
 
 from tests.support.server import free_port
 
-__all__ = ["DatadogReceiver", "Fault", "Receiver", "Served", "SplunkHecReceiver", "WebhookReceiver"]
+__all__ = [
+    "DatadogReceiver",
+    "Fault",
+    "Receiver",
+    "Served",
+    "SplunkHecReceiver",
+    "SyslogTlsReceiver",
+    "WebhookReceiver",
+    "self_signed_tls",
+]
 
 
 @dataclass(frozen=True)
@@ -296,3 +316,98 @@ class Served:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+def self_signed_tls(host: str = "127.0.0.1") -> tuple[str, ssl.SSLContext]:
+    """A throwaway CA-less server certificate for ``host``: (PEM to trust, server context)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "scimtrail test syslog")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "cert.pem").write_bytes(cert_pem)
+        (Path(tmp) / "key.pem").write_bytes(key_pem)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(Path(tmp) / "cert.pem", Path(tmp) / "key.pem")
+    return cert_pem.decode(), context
+
+
+_RFC5424 = re.compile(
+    r"^<(?P<pri>\d{1,3})>1 (?P<timestamp>\S+) (?P<hostname>\S{1,255}) (?P<app>\S{1,48}) (?P<procid>\S{1,128}) "
+    r"(?P<msgid>\S{1,32}) (?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: \ufeff(?P<msg>.*))?$",
+    re.S,
+)
+_SD_PARAM = re.compile(r'(\w+)="((?:[^"\\\]]|\\.)*)"')
+
+
+class SyslogTlsReceiver(Receiver):
+    """An RFC 5425 listener: TLS, octet-counted frames, each an RFC 5424 message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ca_pem, self._tls = self_signed_tls()
+        self.messages: list[dict[str, Any]] = []
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = free_port()
+
+    async def start(self) -> SyslogTlsReceiver:
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port, ssl=self._tls)
+        return self
+
+    async def stop(self) -> None:
+        await self.drop_connections()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def drop_connections(self) -> None:
+        """Close every client connection, as a restarting syslog server would."""
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+        await asyncio.sleep(0.05)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            while True:
+                length = await reader.readuntil(b" ")
+                if not length[:-1].isdigit():
+                    self.rejections.append(f"bad frame length {length!r}")
+                    return
+                frame = await reader.readexactly(int(length[:-1]))
+                self._message(frame.decode())
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            return
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    def _message(self, text: str) -> None:
+        match = _RFC5424.match(text)
+        if match is None:
+            self.rejections.append(f"not RFC 5424: {text[:80]!r}")
+            return
+        message = match.groupdict()
+        sd_id = message["sd"][1:].split(" ", 1)[0]
+        params = {k: v.replace('\\"', '"').replace("\\]", "]").replace("\\\\", "\\") for k, v in _SD_PARAM.findall(message["sd"])}
+        message.update(sd_id=sd_id, params=params)
+        self.messages.append(message)
+        msg = message["msg"] or ""
+        self.received.append(json.loads(msg) if msg.startswith("{") else {"id": params.get("id"), "cef": msg, "sequence": int(params.get("seq", 0))})

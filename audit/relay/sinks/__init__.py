@@ -8,6 +8,7 @@ from ._base import Batch, Delivered, Outcome, Rejected, RejectScope, Retry, Sink
 from .datadog import DatadogSink
 from .s3 import S3Sink
 from .splunk_hec import SplunkHecSink
+from .syslog import SyslogSink
 from .webhook import WebhookSink
 
 __all__ = [
@@ -46,5 +47,5 @@ def get_sink(type_name: str) -> type[Sink]:
         raise SinkConfigError(f"unknown stream type {type_name!r}; expected one of {sorted(_registry)}") from None
 
 
-for _sink in (WebhookSink, SplunkHecSink, DatadogSink, S3Sink):
+for _sink in (WebhookSink, SplunkHecSink, DatadogSink, S3Sink, SyslogSink):
     register(_sink)

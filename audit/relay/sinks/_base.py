@@ -94,6 +94,8 @@ class SinkContext:
     organization: str
     encoder: Encoder
     client: httpx.AsyncClient
+    #: For sinks that open their own connections (syslog): connect and write timeout, seconds.
+    timeout: float = 15.0
 
 
 class Sink(Protocol):
@@ -114,4 +116,8 @@ class Sink(Protocol):
 
     async def send(self, batch: Batch) -> Outcome:
         """Deliver the batch once; never raises for anything the receiver or network does."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the sink holds open beyond the shared HTTP client (connections)."""
         ...

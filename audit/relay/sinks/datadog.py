@@ -80,6 +80,9 @@ class DatadogSink:
             }
         )
 
+    async def aclose(self) -> None:
+        return None  # the HTTP client belongs to the caller
+
     async def send(self, batch: Batch) -> Outcome:
         items = [self._item(event) for event in batch.events]
         if too_big := [i for i, item in enumerate(items) if len(item) > MAX_ITEM_BYTES]:

@@ -79,6 +79,9 @@ class S3Sink:
             return f"{endpoint}/{bucket}/{encoded}"  # path style, as S3-compatible stores expect
         return f"https://{bucket}.s3.{region}.amazonaws.com/{encoded}"
 
+    async def aclose(self) -> None:
+        return None  # the HTTP client belongs to the caller
+
     async def send(self, batch: Batch) -> Outcome:
         lines = b"".join(orjson.dumps(self._context.encoder(event)) + b"\n" for event in batch.events)
         # mtime=0: the same batch compresses to the same bytes, so a retry uploads an identical object.

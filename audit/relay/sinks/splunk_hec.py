@@ -80,6 +80,9 @@ class SplunkHecSink:
             envelope["index"] = self._config["index"]
         return orjson.dumps(envelope)
 
+    async def aclose(self) -> None:
+        return None  # the HTTP client belongs to the caller
+
     async def send(self, batch: Batch) -> Outcome:
         body = b"\n".join(self._envelope(event) for event in batch.events)
         url = f"{self._base}/services/collector/event"

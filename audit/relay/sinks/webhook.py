@@ -74,6 +74,9 @@ class WebhookSink:
         self._authorization = config.get("authorization")
         self._context = context
 
+    async def aclose(self) -> None:
+        return None  # the HTTP client belongs to the caller
+
     async def send(self, batch: Batch) -> Outcome:
         body = orjson.dumps([self._context.encoder(event) for event in batch.events])
         timestamp = int(time.time())
