@@ -8,6 +8,7 @@ replay that cannot fail cannot pass unnoticed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -64,6 +65,43 @@ async def test_entra_provisioning_with_oauth_client_credentials(live_server: Liv
         failures = await Replayer(client, live_server.scim_base, token).replay(fixture)
     if failures:
         raise ReplayFailure(failures, live_server.log_tail())
+
+
+@pytest.mark.slow
+async def test_okta_provisioning_is_audited_as_okta(database_url: str, tmp_path: Path) -> None:
+    """The audit trail names the Okta connection's token and Okta's User-Agent, and nothing private."""
+    server = LiveServer(database_url=database_url, log_path=tmp_path / "server.log", token_label="okta-prod")
+    server.start()
+    try:
+        fixture = load_fixture(FIXTURES_DIR / "okta" / "03-assign-user.json")
+        async with httpx.AsyncClient(timeout=60) as client:
+            failures = await Replayer(client, server.scim_base, server.token).replay(fixture)
+            if failures:
+                raise ReplayFailure(failures, server.log_tail())
+            key = server.admin_key("auditor@acme.example", role="auditor")
+            events: list[dict[str, Any]] = []
+            for _ in range(100):  # the relay seals within a fraction of a second
+                answer = await client.get(
+                    f"{server.origin}/api/v1/audit/events",
+                    params={"action": "user.provisioned"},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                assert answer.status_code == 200, answer.text
+                events = answer.json()["data"]
+                if len(events) >= 2:
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        server.stop()
+
+    # Two users created; the refused duplicates left no trace as provisioning.
+    assert sorted(e["targets"][0]["name"] for e in events) == ["test.user@okta.local", "zoë.müller@okta.local"]
+    for event in events:
+        assert event["actor"] == {"type": "scim_token", "name": "okta-prod"}
+        assert event["context"]["user_agent"] == "Okta SCIM Client 1.0.0"
+        text = json.dumps(event, ensure_ascii=False)
+        assert "00ujl29u0le5T6Aj10h7" not in text and "00ujl29u0le5T6Aj10h8" not in text  # externalIds
+        assert "1mz050nq" not in text  # the password Okta sent
 
 
 # --------------------------------------------------------------------------- the fixtures themselves

@@ -667,6 +667,7 @@ def _free_port() -> int:
 
 
 _CLI = "import sys; from scim_server.cli import main; sys.exit(main())"
+_ROOT = Path(__file__).resolve().parents[2]
 _TOKEN = re.compile(r"\bscim_[A-Za-z0-9_\-]+")
 
 
@@ -674,13 +675,14 @@ _TOKEN = re.compile(r"\bscim_[A-Za-z0-9_\-]+")
 class LiveServer:
     """``scimtrail serve`` in a subprocess on a free 127.0.0.1 port, with one organisation's token.
 
-    Uses the real CLI (``scimtrail org create`` then ``scimtrail serve``), so what is replayed
-    is what an operator runs.
+    Every credential comes from the real CLI (``scimtrail org create``, ``oauth-client create``,
+    ``admin create``), so what is replayed is what an operator runs.
     """
 
     database_url: str
     log_path: Path
     slug: str = "idp-replay"
+    token_label: str = "idp-replay"
     port: int = 0
     token: str = ""
     _process: subprocess.Popen[bytes] | None = None
@@ -693,29 +695,31 @@ class LiveServer:
     def scim_base(self) -> str:
         return f"{self.origin}/scim/v2"
 
+    def cli(self, *args: str, timeout: float = 60.0) -> str:
+        """Run ``scimtrail ARGS`` against this server's database; its standard output."""
+        done = subprocess.run(
+            [sys.executable, "-c", _CLI, *args], cwd=_ROOT, env=self._env(), capture_output=True, timeout=timeout
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"`scimtrail {' '.join(args)}` exited with {done.returncode}:\n{done.stdout.decode()}{done.stderr.decode()}")
+        return done.stdout.decode()
+
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(SCIMTRAIL_DATABASE_URL=self.database_url, SCIMTRAIL_LOG_FORMAT="json", SCIMTRAIL_LOG_LEVEL="warning")
         return env
 
-    def _cli(self, *args: str) -> list[str]:
-        return [sys.executable, "-c", _CLI, *args]
-
     def start(self, timeout: float = 30.0) -> None:
-        root = Path(__file__).resolve().parents[2]
-        created = subprocess.run(
-            self._cli("org", "create", self.slug), cwd=root, env=self._env(), capture_output=True, timeout=timeout
-        )
-        output = created.stdout.decode() + created.stderr.decode()
-        token = _TOKEN.search(created.stdout.decode()) or _TOKEN.search(output)
-        if created.returncode != 0 or token is None:
-            raise RuntimeError(f"`scimtrail org create {self.slug}` failed ({created.returncode}):\n{output}")
+        output = self.cli("org", "create", self.slug, "--token-label", self.token_label)
+        token = _TOKEN.search(output)
+        if token is None:
+            raise RuntimeError(f"`scimtrail org create {self.slug}` printed no token:\n{output}")
         self.token = token.group(0)
         self.port = _free_port()
         log = self.log_path.open("wb")
         self._process = subprocess.Popen(
-            self._cli("serve", "--host", "127.0.0.1", "--port", str(self.port)),
-            cwd=root,
+            [sys.executable, "-c", _CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=_ROOT,
             env=self._env(),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -735,18 +739,10 @@ class LiveServer:
     def oauth_access_token(self, label: str, timeout: float = 30.0) -> str:
         """An access token the way a client-credentials IdP gets one: a client from
         ``scimtrail oauth-client create``, then ``POST /oauth/token`` (client_secret_post)."""
-        root = Path(__file__).resolve().parents[2]
-        created = subprocess.run(
-            self._cli("oauth-client", "create", "--org", self.slug, "--label", label),
-            cwd=root,
-            env=self._env(),
-            capture_output=True,
-            timeout=timeout,
-        )
-        output = created.stdout.decode()
+        output = self.cli("oauth-client", "create", "--org", self.slug, "--label", label)
         found = dict(re.findall(r"^(client_id|client_secret):\s*(\S+)\s*$", output, flags=re.MULTILINE))
-        if created.returncode != 0 or len(found) != 2:
-            raise RuntimeError(f"`scimtrail oauth-client create` failed ({created.returncode}):\n{output}{created.stderr.decode()}")
+        if len(found) != 2:
+            raise RuntimeError(f"`scimtrail oauth-client create` printed no client credentials:\n{output}")
         response = httpx.post(
             f"{self.origin}/oauth/token",
             data={"grant_type": "client_credentials", "scope": "scim", **found},
@@ -754,6 +750,14 @@ class LiveServer:
         )
         response.raise_for_status()
         return str(response.json()["access_token"])
+
+    def admin_key(self, email: str, role: str = "admin") -> str:
+        """An ``sk_…`` API key for /api/v1 from ``scimtrail admin create``."""
+        output = self.cli("admin", "create", "--org", self.slug, "--email", email, "--role", role)
+        key = re.search(r"\bsk_[A-Za-z0-9_\-]+", output)
+        if key is None:
+            raise RuntimeError(f"`scimtrail admin create` printed no API key:\n{output}")
+        return key.group(0)
 
     def stop(self) -> None:
         if self._process is None:
