@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
 from audit.access import Authorize, Caller
@@ -86,7 +86,7 @@ async def list_streams(request: Request, caller: Caller, service: StreamService)
     responses:
       '200': {description: 'An object {"streams": [...]}'}
     """
-    return JSONResponse({"streams": [render(s) for s in await service.list(caller)]})
+    return JSONResponse({"streams": [render(s) for s in await service.list_streams(caller)]})
 
 
 async def create_stream(request: Request, caller: Caller, service: StreamService) -> Response:
@@ -196,7 +196,7 @@ def streams_routes(
     authorize: Authorize,
     prefix: str = "/api/v1/streams",
     request_timeout: float = 15.0,
-) -> list[Route]:
+) -> list[BaseRoute]:
     """The streams admin endpoints under ``prefix``, to add to the host's own route table.
 
     Routes in the host's table answer the bare collection path (``/api/v1/streams``) directly,

@@ -127,7 +127,7 @@ class StreamService:
 
     # -- reading -------------------------------------------------------------------------
 
-    async def list(self, caller: Caller) -> list[StreamStatus]:
+    async def list_streams(self, caller: Caller) -> list[StreamStatus]:
         async with self._transactions.read() as conn:
             rows = await conn.execute(
                 select(_streams).where(_streams.c.organization == caller.organization).order_by(_streams.c.created_at)

@@ -93,7 +93,7 @@ async def test_splunk_stop_codes_hold_the_cursor(
         await stage(db).run_once()
     status = await service(db).get(ADMIN, stream_id)
     assert (status.stream.state, status.stream.cursor, status.dead_letters) == (state, 0, 0)
-    assert error in status.stream.last_error
+    assert error in (status.stream.last_error or "")
 
 
 async def test_splunk_busy_code_9_is_retried(db: Database) -> None:

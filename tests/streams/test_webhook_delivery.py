@@ -125,7 +125,7 @@ async def test_rejected_batch_is_dead_lettered_and_the_status_says_why(db: Datab
         assert status.stream.state == "failing"
         assert status.stream.cursor == 5  # the poison batch no longer blocks the stream
         assert status.dead_letters == 1
-        assert "400" in status.stream.last_error and "schema mismatch" in status.stream.last_error
+        assert "400" in (status.stream.last_error or "") and "schema mismatch" in (status.stream.last_error or "")
         async with db.read() as conn:
             letter = (await conn.execute(select(DeadLetterRow.__table__))).one()
         assert (letter.batch_id, letter.first_sequence, letter.last_sequence) == (f"{stream_id}_1_5", 1, 5)
@@ -170,7 +170,7 @@ async def test_a_stream_failing_longer_than_allowed_is_disabled(db: Database) ->
         stream_id = await create_stream(db, "webhook", {"url": f"{served.url}/hook", "secret": WEBHOOK_SECRET})
         relay = stage(db, FAST.__class__(**{**_fields(FAST), "disable_after": 0.5}))
         task = asyncio.create_task(relay.run())
-        states = []
+        states: list[str] = []
         deadline = time.monotonic() + 5
         while not states or states[-1] != "disabled":
             assert time.monotonic() < deadline, states

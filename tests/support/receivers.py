@@ -17,7 +17,7 @@ import re
 import ssl
 import tempfile
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -281,8 +281,9 @@ class DatadogReceiver(Receiver):
 class _QuietServer(uvicorn.Server):
     """Leaves signal handling to pytest: several receivers start and stop in any order."""
 
-    def capture_signals(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class Served:
