@@ -7,10 +7,7 @@ chases events sealed while it runs (its own ``audit_log.exported`` among them).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import orjson
 from sqlalchemy import select
@@ -85,29 +82,40 @@ def _cell(value: str) -> str:
     return "'" + value if value and value[0] in _FORMULA_START else value
 
 
-def _csv_row(event: SealedEvent) -> list[Any]:
+def _quoted(value: str) -> str:
+    """RFC 4180 quoting, only where needed (the csv module does the same, at twice the cost)."""
+    if '"' in value:
+        return '"' + value.replace('"', '""') + '"'
+    if "," in value or "\n" in value or "\r" in value:
+        return '"' + value + '"'
+    return value
+
+
+def _csv_line(event: SealedEvent) -> str:
     body = orjson.loads(event.body)
-    context = body["context"]
+    context, actor = body["context"], body["actor"]
     targets = "; ".join(f"{t['type']}:{t['name']}" for t in body["targets"])
     metadata = orjson.dumps(body["metadata"], option=orjson.OPT_SORT_KEYS).decode() if body["metadata"] else ""
-    actor = body["actor"]
-    # Only the fields a client or IdP could have chosen need the formula guard.
-    return [
-        event.sequence,
-        event.event_id,
-        event.occurred_at,
-        event.action,
-        event.category,
-        actor["type"],
-        _cell(actor["name"]),
-        _cell(targets),
-        context.get("ip") or "",
-        _cell(context.get("user_agent") or ""),
-        _cell(context.get("request_id") or ""),
-        metadata,
-        event.prev_hash,
-        event.hash,
-    ]
+    # Only the fields a client or IdP could have chosen need the formula guard; the others
+    # (numbers, ids, timestamps, catalogue names, hashes) are ours and never need quoting.
+    return ",".join(
+        (
+            str(event.sequence),
+            event.event_id,
+            event.occurred_at,
+            event.action,
+            event.category,
+            actor["type"],
+            _quoted(_cell(actor["name"])),
+            _quoted(_cell(targets)),
+            _quoted(context.get("ip") or ""),
+            _quoted(_cell(context.get("user_agent") or "")),
+            _quoted(_cell(context.get("request_id") or "")),
+            _quoted(metadata),
+            event.prev_hash,
+            event.hash,
+        )
+    )
 
 
 async def encode(fmt: str, batches: AsyncIterator[list[SealedEvent]]) -> AsyncIterator[bytes]:
@@ -125,15 +133,9 @@ async def encode(fmt: str, batches: AsyncIterator[list[SealedEvent]]) -> AsyncIt
             separator = ",\n"
         yield b"]\n"
     else:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(CSV_COLUMNS)
-        yield buffer.getvalue().encode()
+        yield (",".join(CSV_COLUMNS) + "\r\n").encode()
         async for batch in batches:
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows(_csv_row(e) for e in batch)
-            yield buffer.getvalue().encode()
+            yield "".join(f"{_csv_line(e)}\r\n" for e in batch).encode()
 
 
 async def record_export(

@@ -216,7 +216,7 @@ async def test_an_empty_range_exports_an_empty_file(client: httpx.AsyncClient) -
 
 async def test_csv_cells_cannot_smuggle_formulas(db: Database) -> None:
     # The User-Agent header is whatever the client sent: a classic CSV-injection carrier.
-    draft = replace(provisioned("jane@acme.example"), context=RequestContext(user_agent='=HYPERLINK("http://evil")'))
+    draft = replace(provisioned("jane@acme.example"), context=RequestContext(user_agent='=HYPERLINK("http://evil", "click")'))
     async with db.write() as conn:
         await record_many(conn, [draft])
     await Relay(db, holder="test").drain()
@@ -224,7 +224,7 @@ async def test_csv_cells_cannot_smuggle_formulas(db: Database) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         text = (await c.get("/export", params={"format": "csv"}, headers={"x-caller": "acme/admin"})).text
     row = list(csv.DictReader(io.StringIO(text)))[0]
-    assert row["user_agent"] == '\'=HYPERLINK("http://evil")'
+    assert row["user_agent"] == '\'=HYPERLINK("http://evil", "click")'
 
 
 async def test_a_time_filter_never_misses_events_sealed_out_of_time_order(db: Database) -> None:
