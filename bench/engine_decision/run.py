@@ -32,6 +32,7 @@ import scim2_sql  # noqa: E402
 from _harness import Reply, _human, asgi_call, machine_note, say, table, workdir  # noqa: E402
 from _seed import org_id_of, seed_group, seed_users, user_id, user_name  # noqa: E402
 
+from audit.tables import OutboxRow  # noqa: E402
 from scim_server.storage.engine import Database, create_engine  # noqa: E402
 from scim_server.storage.tables import GroupMember, Organization, ScimGroup, ScimToken, ScimUser  # noqa: E402
 
@@ -43,7 +44,7 @@ async def seeded_database(path: Path, users: int, big_group: int) -> tuple[Datab
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     # Only the SCIM tables: the prototypes need nothing else, and this keeps the rig independent
     # of the rest of the migration history.
-    tables = [m.__table__ for m in (Organization, ScimToken, ScimUser, ScimGroup, GroupMember)]
+    tables = [m.__table__ for m in (Organization, ScimToken, ScimUser, ScimGroup, GroupMember, OutboxRow)]
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: tables[0].metadata.create_all(sync, tables=tables))
     db = Database(engine)

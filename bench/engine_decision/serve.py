@@ -1,6 +1,6 @@
 """Serve one prototype engine over an already seeded SQLite file, for the HTTP throughput runs.
 
-    .venv/bin/python bench/engine_decision/serve.py {scim2-sql|handbuilt|handbuilt-thread} DB_PATH PORT TOKEN
+    .venv/bin/python bench/engine_decision/serve.py {scim2-sql|handbuilt|handbuilt-thread|handbuilt-lean|handbuilt-batch} DB_PATH PORT TOKEN
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ def main() -> None:
         app = handbuilt.create_app(db, org_id, token)
     elif engine_name == "handbuilt-thread":
         app = handbuilt.create_app(db, org_id, token, handbuilt.ThreadStore(db_path))
+    elif engine_name == "handbuilt-batch":
+        app = handbuilt.create_app(db, org_id, token, handbuilt.BatchingThreadStore(db_path), lean=True)
+    elif engine_name == "handbuilt-lean":
+        app = handbuilt.create_app(db, org_id, token, handbuilt.ThreadStore(db_path), lean=True)
     else:
         app = scim2_sql.create_app(lambda provider: scim2_sql.SqlScimStorage(db, org_id, provider), token)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
