@@ -25,10 +25,10 @@ _BATCH = 5_000
 _NS = uuid.UUID("6f1c1d3e-55a4-4c1b-9d0e-1b2a3c4d5e6f")
 _CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 
-users_table = ScimUser.__table__
-groups_table = ScimGroup.__table__
-members_table = GroupMember.__table__
-orgs_table = Organization.__table__
+users_table = ScimUser.__table__  # type: ignore[attr-defined]
+groups_table = ScimGroup.__table__  # type: ignore[attr-defined]
+members_table = GroupMember.__table__  # type: ignore[attr-defined]
+orgs_table = Organization.__table__  # type: ignore[attr-defined]
 
 
 def user_id(n: int) -> str:
@@ -80,7 +80,9 @@ async def org_id_of(conn: AsyncConnection, slug: str) -> int:
     if found is not None:
         return int(found)
     result = await conn.execute(insert(orgs_table).values(slug=slug, name=slug, created_at=_CREATED))
-    return int(result.inserted_primary_key[0])
+    inserted = result.inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
 
 
 async def seed_users(conn: AsyncConnection, org_id: int, count: int, *, start: int = 0) -> None:

@@ -31,7 +31,8 @@ def measure(dataset: Dataset, port: int, requests: int, walk: int | None) -> lis
 
         stored = dataset.users + len(dataset.joiners)
         pages = walk if walk is not None else stored // 100 + 2
-        cursor, samples, seen, ids = "", [], 0, set()
+        cursor, samples, seen = "", [], 0
+        ids: set[str] = set()
         t0 = time.monotonic()
         for _ in range(pages):
             status, body, ms = client.time("GET", f"/scim/v2/Users?count=100&cursor={cursor}")
