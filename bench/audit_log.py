@@ -103,6 +103,7 @@ async def _queries(db: Database) -> None:
     await _p50("free text: rare (one user's email)", 30, page(q=["user4242@acme.example"]))
     await _p50("free text: common word (a group)", 30, page(q=["engineering"]))
     await _p50("free text: two words + category", 30, page(q=["finance removed"], category=["scim_provisioning"]))
+    await _p50("free text: prefix (user42*)", 30, page(q=["user42*"]))
 
 
 def _export(url: str) -> None:

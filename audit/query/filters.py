@@ -27,6 +27,7 @@ _WORD = re.compile(r"\w+")
 _CURSOR_PREFIX = "s1."
 _FLOOR_MARGIN = timedelta(days=1)
 _MAX_TEXT = 200
+_MIN_PREFIX = 3
 
 #: The ``range`` presets: how far back each reaches (``today`` is since midnight UTC).
 RANGES: Mapping[str, timedelta | None] = {"today": None, "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
@@ -52,10 +53,21 @@ def _instant(name: str, value: str) -> str:
     return format_timestamp(moment)
 
 
-def _search_terms(q: str) -> tuple[tuple[str, ...], ...]:
-    """Whitespace-separated terms, each the words it contains (``jane@acme`` → ``jane acme``)."""
-    terms = (tuple(_WORD.findall(term.lower())) for term in q.split())
-    return tuple(t for t in terms if t)
+@dataclass(frozen=True, slots=True)
+class _Term:
+    words: tuple[str, ...]
+    #: The last word matches as a prefix (the user ended the term with ``*``).
+    prefix: bool
+
+
+def _search_terms(q: str) -> tuple[_Term, ...]:
+    """Whitespace-separated terms, each the words it contains (``jane@acme`` → ``jane acme``).
+
+    Words match whole unless the term ends in ``*``: a prefix of a common word (``user*``)
+    has to merge thousands of index entries, so it is something to ask for, not a default.
+    """
+    terms = (_Term(tuple(_WORD.findall(term.lower())), term.endswith("*")) for term in q.split())
+    return tuple(t for t in terms if t.words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +120,8 @@ class EventFilter:
         q = one("q")
         if q is not None and len(q) > _MAX_TEXT:
             raise QueryError(f"q is limited to {_MAX_TEXT} characters")
+        if q is not None and any(t.prefix and len(t.words[-1]) < _MIN_PREFIX for t in _search_terms(q)):
+            raise QueryError(f"a prefix search (word*) needs at least {_MIN_PREFIX} characters before the *")
         return cls(
             since=since_value,
             until=until_value,
@@ -212,7 +226,7 @@ async def _base_query(
     if f.text:
         terms = _search_terms(f.text)
         if conn.dialect.name == "sqlite":
-            match = " AND ".join('"' + " ".join(words) + '"*' for words in terms)
+            match = " AND ".join('"' + " ".join(t.words) + '"' + ("*" if t.prefix else "") for t in terms)
             query = (
                 query.select_from(_fts)
                 .join(_events, _events.c.pk == _fts.c.rowid)
@@ -220,7 +234,9 @@ async def _base_query(
             )
             order = _fts.c.rowid
         else:
-            tsquery = " & ".join(" <-> ".join((*words[:-1], words[-1] + ":*")) for words in terms)
+            tsquery = " & ".join(
+                " <-> ".join((*t.words[:-1], t.words[-1] + (":*" if t.prefix else ""))) for t in terms
+            )
             query = query.where(
                 func.to_tsvector(_SIMPLE, _events.c.search_text).op("@@")(func.to_tsquery(_SIMPLE, tsquery))
             )
