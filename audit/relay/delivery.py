@@ -37,7 +37,7 @@ from ..metrics import DELIVERED_BATCHES, DELIVERED_EVENTS, DELIVERY_FAILURES, DE
 from ..outbox import record
 from ..signals import Signal
 from ..streams.crypto import SecretBox
-from ..streams.model import Stream, build_sink, now, read_events
+from ..streams.model import SealedEventView, Stream, build_sink, now, read_events
 from ..streams.tables import DeadLetterRow, StreamRow
 from ..transactions import Transactions
 from .runner import RelayContext
@@ -54,7 +54,7 @@ _RELAY_ACTOR = Actor(type="system", name="relay")
 @dataclass(frozen=True, slots=True)
 class DeliverySettings:
     #: Most events per batch (each sink may allow fewer).
-    batch_size: int = 500
+    batch_size: int = 1000
     #: How long an idle stream waits for news of sealed events before looking anyway.
     poll_interval: float = 1.0
     #: After idling, how long a woken stream waits for more events to join its batch: one
@@ -288,10 +288,10 @@ class _Worker:
             if stream is None or not stream.deliverable:
                 self._stream_gone, self._pending = True, None
                 return None
-            if self._pending is not None and self._pending[1] != stream.cursor:
-                self._pending = None  # replayed or moved by an admin since we read it
+            if self._pending is not None and (self._pending[1] != stream.cursor or stream.version != self.version):
+                self._pending = None  # replayed, refiltered or reconfigured since we read it
+            limit = min(self._settings.batch_size, get_sink(stream.type).max_batch_events)
             if self._pending is None:
-                limit = min(self._settings.batch_size, get_sink(stream.type).max_batch_events)
                 events = await read_events(conn, stream, stream.cursor, limit)
                 if not events:
                     STREAM_LAG_EVENTS.labels(stream.id).set(0)
@@ -303,6 +303,8 @@ class _Worker:
             self._sink = build_sink(stream, self._box, self._client)
             self.version = stream.version
         batch, cursor = self._pending
+        # A full batch means a backlog: read the next one while this one is on the wire.
+        prefetch = asyncio.create_task(self._read(stream, batch.last_sequence, limit)) if len(batch.events) >= limit else None
         started = time.perf_counter()
         try:
             outcome = await self._sink.send(batch)
@@ -311,8 +313,29 @@ class _Worker:
             _log.error("sink raised", stream=stream.id, type=stream.type, **_describe(exc))
             outcome = Retry("internal error in the sink")
         DELIVERY_SECONDS.labels(stream.type).observe(time.perf_counter() - started)
+        following = await self._prefetched(prefetch, keep=isinstance(outcome, Delivered))
         await self._settle(stream, batch, cursor, outcome)
+        if following:
+            self._pending = (Batch(stream.id, stream.organization, following), batch.last_sequence)
         return outcome
+
+    async def _read(self, stream: Stream, after: int, limit: int) -> list[SealedEventView]:
+        async with self._transactions.read() as conn:
+            return await read_events(conn, stream, after, limit)
+
+    @staticmethod
+    async def _prefetched(task: asyncio.Task[list[SealedEventView]] | None, *, keep: bool) -> list[SealedEventView]:
+        if task is None:
+            return []
+        if not keep:
+            task.cancel()
+            await asyncio.wait([task])  # let it give its connection back; never raises
+            return []
+        try:
+            return await task
+        except Exception as exc:
+            _log.warning("prefetch failed", **_describe(exc))
+            return []
 
     async def _settle(self, stream: Stream, batch: Batch, cursor: int, outcome: Outcome) -> None:
         if isinstance(outcome, Delivered):

@@ -48,7 +48,7 @@ def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
 class WebhookSink:
     type_name: ClassVar[str] = "webhook"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"secret", "previous_secret", "authorization"})
-    max_batch_events: ClassVar[int] = 500
+    max_batch_events: ClassVar[int] = 1000
 
     @classmethod
     def validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
