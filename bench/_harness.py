@@ -56,13 +56,10 @@ class Server:
     def start(self, timeout: float = 60.0) -> Server:
         log = self.log or Path(tempfile.mkstemp(prefix=f"bench-{self.name}-", suffix=".log")[1])
         self.log = log
-        self.proc = subprocess.Popen(
-            list(self.cmd),
-            env={**os.environ, **self.env},
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            cwd=str(ROOT),
-        )
+        with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                list(self.cmd), env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT, cwd=str(ROOT)
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
