@@ -13,12 +13,12 @@ from .events import EventDraft
 from .metrics import OUTBOX_FAILURES
 from .redaction import to_canonical
 from .signals import OUTBOX_WRITTEN
-from .tables import OutboxRow
+from .tables import OUTBOX
 
 __all__ = ["record", "record_many"]
 
 _log = structlog.get_logger("audit.outbox")
-_outbox = OutboxRow.__table__
+_outbox = OUTBOX
 
 
 async def record(conn: AsyncConnection, draft: EventDraft) -> None:

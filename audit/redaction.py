@@ -111,9 +111,9 @@ def _context_value(value: Any, *, client_chosen: bool = True) -> str | None:
 
 def keep_canonical_fields(event: Event) -> Event:
     """Only the fields of the canonical event, each in its canonical shape."""
-    context = event.get("context") if isinstance(event.get("context"), Mapping) else {}
-    targets = event.get("targets") if isinstance(event.get("targets"), list | tuple) else []
-    metadata = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}
+    context: Mapping[str, Any] = event.get("context") if isinstance(event.get("context"), Mapping) else {}  # type: ignore[assignment]
+    targets: list[Any] = list(event["targets"]) if isinstance(event.get("targets"), list | tuple) else []
+    metadata: Mapping[Any, Any] = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}  # type: ignore[assignment]
     return {
         "id": event["id"],
         "version": event["version"],

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .events import Actor, EventDraft, RequestContext, format_timestamp
 from .outbox import record
-from .tables import AuditEventRow, ChainRow, PurgeGuardRow, RetentionRow
+from .tables import CHAINS, EVENTS, PURGE_GUARD, RETENTION
 from .transactions import Transactions
 
 __all__ = [
@@ -39,10 +39,10 @@ MAX_RETENTION_DAYS = 3650
 RETENTION_ACTOR = Actor(type="system", name="retention")
 
 _log = structlog.get_logger("audit.retention")
-_events = AuditEventRow.__table__
-_chains = ChainRow.__table__
-_guard = PurgeGuardRow.__table__
-_retention = RetentionRow.__table__
+_events = EVENTS
+_chains = CHAINS
+_guard = PURGE_GUARD
+_retention = RETENTION
 
 Fence = Callable[[AsyncConnection], Awaitable[None]]
 

@@ -22,7 +22,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from .events import format_timestamp
-from .tables import SigningKeyRow
+from .tables import SIGNING_KEYS
 from .transactions import Transactions
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
     "verify_signature",
 ]
 
-_keys = SigningKeyRow.__table__
+_keys = SIGNING_KEYS
 _HKDF_INFO = b"scimtrail audit checkpoint signing key v1"
 
 

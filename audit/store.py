@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Unpack
 
 import orjson
 from sqlalchemy import Row, bindparam, delete, func, insert, select, update
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .chain import GENESIS_HASH, canonical_json, link_hash, with_hash
 from .events import format_timestamp
 from .signing import CheckpointKey
-from .tables import AuditEventRow, ChainRow, CheckpointRow, OutboxRow
+from .tables import CHAINS, CHECKPOINTS, EVENTS, OUTBOX
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -35,10 +35,10 @@ __all__ = [
     "search_words",
 ]
 
-_outbox = OutboxRow.__table__
-_events = AuditEventRow.__table__
-_chains = ChainRow.__table__
-_checkpoints = CheckpointRow.__table__
+_outbox = OUTBOX
+_events = EVENTS
+_chains = CHAINS
+_checkpoints = CHECKPOINTS
 
 #: The columns a :class:`SealedEvent` is built from, in its field order.
 EVENT_COLUMNS = (
@@ -81,9 +81,9 @@ class SealedEvent(NamedTuple):
         return event
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> SealedEvent:
+    def from_row(cls, row: Row[Unpack[tuple[Any, ...]]]) -> SealedEvent:
         """From a row selected with :data:`EVENT_COLUMNS` (positional: exports build millions)."""
-        return cls(*row)
+        return cls._make(row)
 
 
 @dataclass(frozen=True, slots=True)

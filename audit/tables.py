@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -23,6 +23,14 @@ __all__ = [
     "RelayLeaseRow",
     "PurgeGuardRow",
     "RetentionRow",
+    "OUTBOX",
+    "EVENTS",
+    "CHAINS",
+    "CHECKPOINTS",
+    "SIGNING_KEYS",
+    "RELAY_LEASE",
+    "PURGE_GUARD",
+    "RETENTION",
     "install_triggers",
 ]
 
@@ -159,6 +167,20 @@ class RetentionRow(SQLModel, table=True):
     days: int = Field(sa_column=Column(Integer, nullable=False))
     updated_at: str = Field(sa_column=Column(String(32), nullable=False))
 
+
+def _table(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+#: The Core tables the audit package queries (statements are built on these, not on the models).
+OUTBOX = _table(OutboxRow)
+EVENTS = _table(AuditEventRow)
+CHAINS = _table(ChainRow)
+CHECKPOINTS = _table(CheckpointRow)
+SIGNING_KEYS = _table(SigningKeyRow)
+RELAY_LEASE = _table(RelayLeaseRow)
+PURGE_GUARD = _table(PurgeGuardRow)
+RETENTION = _table(RetentionRow)
 
 _APPEND_ONLY = "audit_events is append-only; only the retention purge may delete"
 

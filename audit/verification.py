@@ -17,15 +17,15 @@ from sqlalchemy import select
 from .chain import GENESIS_HASH, link_hash
 from .signing import load_public_keys, verify_signature
 from .store import checkpoint_payload
-from .tables import AuditEventRow, ChainRow, CheckpointRow, OutboxRow
+from .tables import CHAINS, CHECKPOINTS, EVENTS, OUTBOX
 from .transactions import Transactions
 
 __all__ = ["VerifyReport", "verify"]
 
-_events = AuditEventRow.__table__
-_chains = ChainRow.__table__
-_checkpoints = CheckpointRow.__table__
-_outbox = OutboxRow.__table__
+_events = EVENTS
+_chains = CHAINS
+_checkpoints = CHECKPOINTS
+_outbox = OUTBOX
 _BATCH = 5000
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from ..events import Actor, EventDraft, RequestContext
 from ..outbox import record
 from ..store import SealedEvent
-from ..tables import ChainRow
+from ..tables import CHAINS
 from ..transactions import Transactions
 from .filters import EventFilter, QueryError, count_matching, read_range
 
@@ -43,7 +43,7 @@ CSV_COLUMNS = (
     "prev_hash",
     "hash",
 )
-_chains = ChainRow.__table__
+_chains = CHAINS
 _FORMULA_START = frozenset("=+-@\t\r")
 
 Progress = Callable[[int], None]

@@ -15,14 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..events import CATALOGUE, format_timestamp
 from ..store import EVENT_COLUMNS, SealedEvent
-from ..tables import AuditEventRow
+from ..tables import EVENTS
 
 __all__ = ["QueryError", "EventFilter", "Page", "RANGES", "search_page", "read_range", "count_matching", "encode_cursor"]
 
-_events = AuditEventRow.__table__
+_events = EVENTS
 #: SQLite's FTS5 index over ``audit_events.search_text`` (created by ``install_triggers``).
 _fts = table("audit_events_fts", column("rowid"), column("audit_events_fts"))
-_SIMPLE = literal_column("'simple'::regconfig")
+_SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 _WORD = re.compile(r"\w+")
 _CURSOR_PREFIX = "s1."
 _FLOOR_MARGIN = timedelta(days=1)
@@ -214,15 +214,15 @@ async def _sequence_floor(conn: AsyncConnection, organization: str, since: str) 
 
 async def _base_query(
     conn: AsyncConnection, organization: str, f: EventFilter, *, newest_first: bool
-) -> tuple[Select[Any], Any]:
-    """The filtered SELECT and the column to order and page by.
+) -> Select[Any]:
+    """The filtered SELECT, ordered for paging.
 
     Within one organisation ``pk`` and ``sequence`` rise together (one sealer assigns both), so
     on SQLite a text search can walk the FTS5 index in rowid order and stop at the page size
     instead of collecting every match first.
     """
     query = select(*EVENT_COLUMNS).where(*await _conditions(conn, organization, f))
-    order = _events.c.sequence
+    order: ColumnElement[Any] = _events.c.sequence
     if f.text:
         terms = _search_terms(f.text)
         if conn.dialect.name == "sqlite":
@@ -240,14 +240,14 @@ async def _base_query(
             query = query.where(
                 func.to_tsvector(_SIMPLE, _events.c.search_text).op("@@")(func.to_tsquery(_SIMPLE, tsquery))
             )
-    return query.order_by(order.desc() if newest_first else order.asc()), order
+    return query.order_by(order.desc() if newest_first else order.asc())
 
 
 async def search_page(
     conn: AsyncConnection, organization: str, f: EventFilter, *, limit: int, cursor: str | None = None
 ) -> Page:
     """One page, newest first; ``next_cursor`` continues after the last event of this page."""
-    query, _ = await _base_query(conn, organization, f, newest_first=True)
+    query = await _base_query(conn, organization, f, newest_first=True)
     if cursor is not None:
         query = query.where(_events.c.sequence < _decode_cursor(cursor))
     rows = (await conn.execute(query.limit(limit + 1))).all()
@@ -260,11 +260,11 @@ async def read_range(
     conn: AsyncConnection, organization: str, f: EventFilter, *, after: int, through: int, limit: int
 ) -> list[SealedEvent]:
     """Matching events with ``after < sequence <= through``, oldest first (the export's keyset read)."""
-    query, _ = await _base_query(conn, organization, f, newest_first=False)
+    query = await _base_query(conn, organization, f, newest_first=False)
     query = query.where(and_(_events.c.sequence > after, _events.c.sequence <= through))
     return [SealedEvent.from_row(r) for r in (await conn.execute(query.limit(limit))).all()]
 
 
 async def count_matching(conn: AsyncConnection, organization: str, f: EventFilter) -> int:
-    query, _ = await _base_query(conn, organization, f, newest_first=False)
+    query = await _base_query(conn, organization, f, newest_first=False)
     return (await conn.execute(select(func.count()).select_from(query.order_by(None).subquery()))).scalar_one()

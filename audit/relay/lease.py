@@ -14,11 +14,11 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..tables import RelayLeaseRow
+from ..tables import RELAY_LEASE
 
 __all__ = ["Lease", "LeaseLost"]
 
-_lease = RelayLeaseRow.__table__
+_lease = RELAY_LEASE
 
 
 class LeaseLost(Exception):

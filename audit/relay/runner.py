@@ -26,14 +26,14 @@ from ..retention import purge_expired
 from ..signals import OUTBOX_WRITTEN, Signal
 from ..signing import CheckpointKey, load_signing_key
 from ..store import seal_pending, write_checkpoints
-from ..tables import OutboxRow
+from ..tables import OUTBOX
 from ..transactions import Transactions
 from .lease import Lease, LeaseLost
 
 __all__ = ["Relay", "RelayContext", "Stage"]
 
 _log = structlog.get_logger("audit.relay")
-_outbox = OutboxRow.__table__
+_outbox = OUTBOX
 
 
 @dataclass(frozen=True, slots=True)

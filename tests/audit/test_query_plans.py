@@ -20,7 +20,7 @@ async def _populate(db: Database, count: int = 1500) -> None:
 
 async def _plan(db: Database, f: EventFilter) -> str:
     async with db.read() as conn:
-        query, _ = await _base_query(conn, "acme", f, newest_first=True)
+        query = await _base_query(conn, "acme", f, newest_first=True)
         compiled = query.limit(100).compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
         if db.dialect == "sqlite":
             rows = await conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
