@@ -775,3 +775,41 @@ class LiveServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+# --------------------------------------------------------------------------- command line
+
+
+async def _replay_all(base_url: str, token: str, paths: Sequence[Path]) -> int:
+    failed = 0
+    async with httpx.AsyncClient(timeout=60) as client:
+        for path in paths:
+            fixture = load_fixture(path)
+            failures = await Replayer(client, base_url, token).replay(fixture)
+            passed = len(fixture.steps) - len(failures)
+            sys.stdout.write(f"{'ok  ' if not failures else 'FAIL'} {fixture.name}: {passed}/{len(fixture.steps)} steps\n")
+            for failure in failures:
+                sys.stdout.write(f"{failure}\n\n")
+            failed += bool(failures)
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Replay fixtures against any deployment: ``python -m tests.support.replay URL TOKEN [FIXTURE…]``.
+
+    Each fixture creates and deletes users and groups, so point it at a scratch organisation,
+    one fixture per fresh organisation when exact totals matter (the import fixture counts users).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.support.replay", description=main.__doc__)
+    parser.add_argument("base_url", help="the SCIM base URL, e.g. https://scim.example.com/scim/v2")
+    parser.add_argument("token", help="a scim_… token (or OAuth access token) of a scratch organisation")
+    parser.add_argument("fixtures", nargs="*", type=Path, help="fixture files (default: all of idp-fixtures/)")
+    args = parser.parse_args(argv)
+    paths = args.fixtures or discover_fixtures(_ROOT / "idp-fixtures")
+    return asyncio.run(_replay_all(args.base_url, args.token, paths))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
