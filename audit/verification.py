@@ -27,6 +27,20 @@ _chains = CHAINS
 _checkpoints = CHECKPOINTS
 _outbox = OUTBOX
 _BATCH = 5000
+#: Everything a sealed row claims: the body and hashes, and the columns copied from the body.
+_VERIFIED_COLUMNS = (
+    _events.c.sequence,
+    _events.c.event_id,
+    _events.c.organization,
+    _events.c.action,
+    _events.c.category,
+    _events.c.occurred_at,
+    _events.c.actor_name,
+    _events.c.target_name,
+    _events.c.body,
+    _events.c.prev_hash,
+    _events.c.hash,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +76,9 @@ def _body_disagrees(row: Any, body: dict[str, Any]) -> str | None:
             return f"the {field} column disagrees with the sealed event"
     if body.get("actor", {}).get("name") != row.actor_name:
         return "the actor column disagrees with the sealed event"
+    targets = body.get("targets") or []
+    if (targets[0].get("name") if targets else None) != row.target_name:
+        return "the target column disagrees with the sealed event"
     return None
 
 
@@ -109,7 +126,7 @@ async def verify(transactions: Transactions, organization: str, *, secret_key: s
         async with transactions.read() as conn:
             rows = (
                 await conn.execute(
-                    select(_events)
+                    select(*_VERIFIED_COLUMNS)
                     .where(_events.c.organization == organization, _events.c.sequence >= expected_sequence)
                     .order_by(_events.c.sequence)
                     .limit(_BATCH)

@@ -74,7 +74,13 @@ async def test_verify_passes_on_an_untouched_log_with_checkpoints(db: Database) 
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("body", None), ("action", "user.deleted"), ("hash", "f" * 64), ("actor_name", "someone-else")],
+    [
+        ("body", None),
+        ("action", "user.deleted"),
+        ("hash", "f" * 64),
+        ("actor_name", "someone-else"),
+        ("target_name", "nobody@acme.example"),
+    ],
 )
 async def test_editing_a_sealed_row_makes_verify_fail_at_that_sequence(
     db: Database, column: str, value: str | None
