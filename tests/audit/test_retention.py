@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -119,3 +120,28 @@ async def test_cutting_off_the_oldest_events_without_a_purge_is_caught(db: Datab
         await conn.execute(text("UPDATE audit_chains SET anchor_sequence = 2, anchor_hash = :h"), {"h": anchor})
     report = await verify(db, "acme")
     assert (report.ok, report.first_broken_sequence) == (False, 3)
+
+
+async def test_the_leading_relay_purges_and_checkpoints_on_its_own(db: Database) -> None:
+    from audit.tables import CHECKPOINTS
+    from sqlalchemy import func, select
+
+    now = datetime.now(UTC)
+    drafts = [replace(provisioned(f"p{i}@acme.example"), occurred_at=now - timedelta(days=age)) for i, age in enumerate([200, 1])]
+    async with db.write() as conn:
+        await record_many(conn, drafts)
+    relay = Relay(db, retention_interval=0.2, checkpoint_interval=0.2)
+    await relay.start()
+    try:
+        for _ in range(150):
+            async with db.read() as conn:
+                actions = [e.action for e in await read_sealed(conn, "acme")]
+                checkpoints = (await conn.execute(select(func.count()).select_from(CHECKPOINTS))).scalar_one()
+            if "audit_log.purged" in actions and checkpoints >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert actions == ["user.provisioned", "audit_log.purged"]
+        assert checkpoints >= 2
+    finally:
+        await relay.stop()
+    assert (await verify(db, "acme")).ok
