@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+
+from . import sqlite_driver
 
 __all__ = ["Database", "create_engine"]
 
@@ -23,10 +25,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine with our JSON codec and SQLite's pragmas."""
     kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads, "echo": echo}
     is_sqlite = url.startswith("sqlite")
-    if is_sqlite and (":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:")):
-        kwargs["poolclass"] = StaticPool
-        kwargs["connect_args"] = {"check_same_thread": False}
-    elif not is_sqlite:
+    if is_sqlite:
+        database = make_url(url).database or ":memory:"
+        kwargs["async_creator"] = sqlite_driver.connector(database, uri=database.startswith("file:"))
+        if database == ":memory:":
+            kwargs["poolclass"] = StaticPool
+        else:
+            # One writer at a time anyway; a few readers. Each pooled connection holds its own page cache.
+            kwargs.update(pool_size=4, max_overflow=4)
+    else:
         kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=False)
     engine = create_async_engine(url, **kwargs)
     if is_sqlite:
@@ -47,7 +54,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        # busy_timeout stays 0: the driver retries a busy database without blocking the event loop.
         cursor.close()
         # SQLite's lower() folds ASCII only; filters on caseExact=false attributes fold with this,
         # exactly as Python's str.lower() does (see storage.filter_sql).
