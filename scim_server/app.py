@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import audit
 import structlog
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -24,6 +25,7 @@ from .auth import Authenticator, RateLimiter
 from .logs import configure_logging
 from .services import Provisioning
 from .services.credentials import Credentials
+from .secret_key import resolve_secret_key
 from .settings import Settings
 from .storage.engine import Database, create_engine
 from .storage.migrations import upgrade
@@ -60,6 +62,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     authenticator = Authenticator(db)
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     guard = Guard(authenticator, limiter, settings.trusted_proxies)
+    secret_key = resolve_secret_key(settings)
+    relay = audit.Relay(db, secret_key=secret_key, stages=[audit.DeliveryStage(db, secret_key=secret_key)])
 
     scim = Starlette(
         routes=scim_routes(provisioning, settings),
@@ -79,13 +83,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    async def metrics(_: Request) -> Response:
+        await audit.refresh_metrics(db)
+        return Response(audit.metrics_exposition(), media_type=audit.METRICS_CONTENT_TYPE)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await upgrade(db.engine)
-        _log.info("started", database=db.dialect)
+        if settings.run_relay:
+            await relay.start()
+        _log.info("started", database=db.dialect, relay=settings.run_relay)
         try:
             yield
         finally:
+            if settings.run_relay:
+                await relay.stop()
             await authenticator.aclose()
             await db.dispose()
 
@@ -93,10 +105,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             Mount("/scim/v2", app=scim),
             *oauth_routes(credentials, authenticator, settings.oauth_token_ttl_seconds, settings.trusted_proxies),
-            # The audit sub-apps go in extra_routes, authorised by guard.authorize (audit.Authorize).
-            Mount("/api/v1", app=admin_app(credentials, guard)),
+            Mount(
+                "/api/v1",
+                app=admin_app(
+                    credentials,
+                    guard,
+                    extra_routes=[
+                        Mount("/audit", app=audit.create_audit_app(db, guard.authorize)),
+                        *audit.streams_routes(db, secret_key=secret_key, authorize=guard.authorize, prefix="/streams"),
+                    ],
+                ),
+            ),
         ],
         middleware=[
             Middleware(RequestContextMiddleware),

@@ -46,6 +46,8 @@ class Settings:
     audit_enabled: bool = True
     #: Secret material for at-rest encryption of stream secrets and checkpoint signing.
     secret_key: str = ""
+    #: Where a generated secret key is kept when ``secret_key`` is not set (default: beside the SQLite file).
+    secret_key_file: str = ""
     #: Per-credential token bucket: sustained requests per second and burst size (0 disables).
     rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 0
@@ -77,6 +79,8 @@ class Settings:
             values["audit_enabled"] = _bool(v)
         if (v := get("SECRET_KEY")) is not None:
             values["secret_key"] = v
+        if (v := get("SECRET_KEY_FILE")) is not None:
+            values["secret_key_file"] = v
         if (v := get("RATE_LIMIT_PER_SECOND")) is not None:
             values["rate_limit_per_second"] = float(v)
         if (v := get("RATE_LIMIT_BURST")) is not None:
