@@ -19,6 +19,9 @@ __all__ = ["record", "record_many"]
 
 _log = structlog.get_logger("audit.outbox")
 _outbox = OUTBOX
+_insert_one = insert(_outbox)
+#: Up to this many events go in one statement on SQLite (3 parameters each, far below its limit).
+_SQLITE_SINGLE_STATEMENT_ROWS = 1000
 
 
 async def record(conn: AsyncConnection, draft: EventDraft) -> None:
@@ -27,10 +30,11 @@ async def record(conn: AsyncConnection, draft: EventDraft) -> None:
 
 
 async def record_many(conn: AsyncConnection, drafts: Sequence[EventDraft]) -> None:
-    """Insert events in the caller's open transaction, inside a savepoint.
+    """Insert events in the caller's open transaction, all or none of them.
 
-    A failure to build or insert an event rolls back only the savepoint: the business change
-    still commits, and the failure is logged and counted. If the caller's transaction rolls
+    A failure to build or insert the events rolls back only their insert (a savepoint, or on
+    SQLite a single statement): the business change still commits, and the failure is logged
+    and counted. If the caller's transaction rolls
     back, the events go with it. Never raises (except on cancellation).
     """
     if not drafts:
@@ -41,8 +45,18 @@ async def record_many(conn: AsyncConnection, drafts: Sequence[EventDraft]) -> No
         _failed(drafts, "build")
         return
     try:
-        async with conn.begin_nested():
-            await conn.execute(insert(_outbox), rows)
+        if conn.dialect.name == "sqlite" and len(rows) == 1:
+            # SQLite undoes a failed statement and nothing else, so one INSERT is already
+            # all-or-nothing within the caller's transaction: a savepoint would add two round
+            # trips to the driver's thread, more than the insert itself costs.
+            await conn.execute(_insert_one, rows[0])
+        elif conn.dialect.name == "sqlite" and len(rows) <= _SQLITE_SINGLE_STATEMENT_ROWS:
+            # Several rows as one multi-row statement, atomic for the same reason.
+            await conn.execute(insert(_outbox).values(rows))
+        else:
+            # PostgreSQL aborts the whole transaction on any error, unless it is in a savepoint.
+            async with conn.begin_nested():
+                await conn.execute(insert(_outbox), rows)
     except Exception:
         _failed(drafts, "insert")
         return

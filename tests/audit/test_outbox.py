@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
@@ -18,6 +21,17 @@ _widgets = Table("widgets", MetaData(), Column("id", Integer, primary_key=True),
 
 def _failures() -> float:
     return REGISTRY.get_sample_value("scimtrail_audit_record_failures_total") or 0.0
+
+
+def _duplicating_last(build: Callable[[EventDraft], dict[str, Any]], event_id: str, count: int) -> Callable[[EventDraft], dict[str, Any]]:
+    """A row builder whose ``count``-th row reuses an existing event id, so that insert fails."""
+    calls = iter(range(count))
+
+    def row(draft: EventDraft) -> dict[str, Any]:
+        built = build(draft)
+        return {**built, "event_id": event_id} if next(calls) == count - 1 else built
+
+    return row
 
 
 async def _setup(db: Database) -> None:
@@ -65,7 +79,8 @@ async def test_a_failing_event_does_not_fail_the_change(db: Database) -> None:
     assert _failures() == before + 1
 
 
-async def test_a_failing_insert_rolls_back_only_its_savepoint(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("events", [1, 2, 1500])
+async def test_a_failing_insert_undoes_only_itself(db: Database, monkeypatch: pytest.MonkeyPatch, events: int) -> None:
     await _setup(db)
     before = _failures()
     async with db.write() as conn:
@@ -74,9 +89,11 @@ async def test_a_failing_insert_rolls_back_only_its_savepoint(db: Database, monk
         # A duplicate event id makes the outbox insert itself fail.
         await conn.execute(insert(_widgets).values(name="w"))
         original = audit.outbox._row
-        monkeypatch.setattr(audit.outbox, "_row", lambda d: {**original(d), "event_id": event_id})
-        await record_many(conn, [provisioned("second@acme.example"), provisioned("third@acme.example")])
+        # The duplicate is the last row: rows before it must not stay behind either.
+        drafts = [provisioned(f"n{i}@acme.example") for i in range(events)]
+        monkeypatch.setattr(audit.outbox, "_row", _duplicating_last(original, event_id, events))
+        await record_many(conn, drafts)
         monkeypatch.undo()
         await conn.execute(insert(_widgets).values(name="after"))
     assert await _counts(db) == (2, 1)
-    assert _failures() == before + 2
+    assert _failures() == before + events
