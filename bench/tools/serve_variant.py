@@ -7,6 +7,10 @@ Variants:
 - ``inline-sqlite``: the SQLite engine gets ``async_creator`` from
   ``engine_decision/inline_sqlite.py``, so every driver call runs on the event loop's thread
   instead of a round trip to aiosqlite's thread. Nothing else differs.
+- ``small-pool``: two pooled SQLite connections (aiosqlite threads) instead of up to fifteen.
+- ``prebuilt-statements``: the three hottest statements (insert a resource, get one by id, a
+  user's groups) are module-level statements with ``bindparam`` instead of built per call.
+- ``inline+prebuilt``: both.
 
 The product is otherwise exactly what ``scimtrail serve`` runs (same settings from the
 environment, same app factory, same uvicorn options).
@@ -39,7 +43,93 @@ def _inline_sqlite() -> None:
     engine_module.create_async_engine = patched  # type: ignore[assignment]
 
 
-VARIANTS = {"inline-sqlite": _inline_sqlite}
+def _small_pool() -> None:
+    """Two pooled SQLite connections instead of SQLAlchemy's default 5 + 10 overflow: with
+    aiosqlite each connection is a thread, and sixteen concurrent requests otherwise keep up to
+    fifteen of them contending for the GIL."""
+    from sqlalchemy.engine import make_url
+
+    from scim_server.storage import engine as engine_module
+
+    original = engine_module.create_async_engine
+
+    def patched(url: Any, **kwargs: Any) -> Any:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+            kwargs.update(pool_size=2, max_overflow=0)
+        return original(url, **kwargs)
+
+    engine_module.create_async_engine = patched  # type: ignore[assignment]
+
+
+def _prebuilt_statements() -> None:
+    """The three hottest statements built once, with ``bindparam``, instead of on every call.
+
+    Replaces ``ResourceRepository.insert`` and ``.get`` and ``MembershipRepository.groups_of``
+    with equivalents that execute module-level statements (same SQL, same results).
+    """
+    from sqlalchemy import bindparam, insert, select
+    from sqlalchemy.exc import IntegrityError
+
+    from scim_server.protocol.errors import Uniqueness
+    from scim_server.storage import resources
+    from scim_server.storage.tables import ScimGroup
+
+    inserts: dict[Any, Any] = {}
+    gets: dict[tuple[Any, bool], Any] = {}
+    members, groups = resources._members, ScimGroup.__table__  # type: ignore[attr-defined]
+    groups_of_one = (
+        select(members.c.member_id, groups.c.id, groups.c.display_name)
+        .join(groups, groups.c.id == members.c.group_id)
+        .where(members.c.org_id == bindparam("org"), members.c.member_id == bindparam("member"))
+        .order_by(groups.c.display_name_norm)
+    )
+    original_groups_of = resources.MembershipRepository.groups_of
+
+    async def insert_(self: Any, id: str, data: dict[str, Any], now: Any) -> Any:
+        stmt = inserts.get(self._t)
+        if stmt is None:
+            stmt = inserts[self._t] = insert(self._t).returning(self._t.c.pk)
+        values = {"id": id, "org_id": self.org_id, "data": data, "version": 1, "created": now, "last_modified": now}
+        values.update(self.kind.columns(data))
+        try:
+            result = await self.conn.execute(stmt, values)
+        except IntegrityError as exc:
+            if resources._is_unique_violation(exc):
+                raise Uniqueness(self.kind.unique_detail) from None
+            raise
+        return resources.Stored(result.scalar_one(), id, data, 1, now, now)
+
+    async def get(self: Any, id: str, *, for_update: bool = False) -> Any:
+        stmt = gets.get((self._t, for_update))
+        if stmt is None:
+            stmt = select(*self._cols).where(self._t.c.org_id == bindparam("org"), self._t.c.id == bindparam("id"))
+            stmt = gets[(self._t, for_update)] = stmt.with_for_update() if for_update else stmt
+        row = (await self.conn.execute(stmt, {"org": self.org_id, "id": id})).first()
+        return resources._stored(row) if row is not None else None
+
+    async def groups_of(self: Any, member_ids: Any) -> Any:
+        if len(member_ids) != 1:
+            return await original_groups_of(self, member_ids)
+        rows = (await self.conn.execute(groups_of_one, {"org": self.org_id, "member": member_ids[0]})).all()
+        return {member_ids[0]: [(r.id, r.display_name) for r in rows]}
+
+    resources.ResourceRepository.insert = insert_  # type: ignore[method-assign]
+    resources.ResourceRepository.get = get  # type: ignore[method-assign]
+    resources.MembershipRepository.groups_of = groups_of  # type: ignore[method-assign]
+
+
+def _inline_and_prebuilt() -> None:
+    _inline_sqlite()
+    _prebuilt_statements()
+
+
+VARIANTS = {
+    "inline-sqlite": _inline_sqlite,
+    "small-pool": _small_pool,
+    "prebuilt-statements": _prebuilt_statements,
+    "inline+prebuilt": _inline_and_prebuilt,
+}
 
 
 def main() -> None:
