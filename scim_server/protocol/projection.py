@@ -62,12 +62,20 @@ def _parse_list(rtype: ResourceType, text: str | None) -> _Selection | None:
     return selection
 
 
+_ALWAYS: dict[str, frozenset[str]] = {}
+
+
 def _always_returned(rtype: ResourceType) -> frozenset[str]:
+    """Attribute names returned whatever ``attributes`` says (computed once per resource type)."""
+    known = _ALWAYS.get(rtype.name)
+    if known is not None:
+        return known
     names = {"schemas"}
     for attr in (*COMMON_ATTRIBUTES.values(), *rtype.schema.attributes.values()):
         if attr.returned == "always":
             names.add(attr.name)
-    return frozenset(names)
+    _ALWAYS[rtype.name] = frozenset(names)
+    return _ALWAYS[rtype.name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,10 @@ class Projection:
         if self.exclude is not None and self.exclude.keys.get(name, ...) is None:
             return name in _always_returned(self.rtype)
         return True
+
+    def asks_for(self, name: str) -> bool:
+        """Whether ``attributes`` names this top-level attribute explicitly."""
+        return self.include is not None and name in self.include.keys
 
     def apply(self, resource: Mapping[str, Any]) -> dict[str, Any]:
         always = _always_returned(self.rtype)

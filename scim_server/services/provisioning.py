@@ -103,18 +103,19 @@ class Provisioning:
         by_group = await members.members_of(ids)
         out: dict[str, dict[str, list[dict[str, Any]]]] = {}
         for gid, rows_ in by_group.items():
-            items = []
-            for m in rows_:
-                item: dict[str, Any] = {
-                    "value": m.member_id,
-                    "$ref": f"{caller.base_url}/{'Users' if m.member_type == 'User' else 'Groups'}/{m.member_id}",
-                    "type": m.member_type,
-                }
-                if m.display:
-                    item["display"] = m.display
-                items.append(item)
-            out[gid] = {"members": items}
+            out[gid] = {"members": [self._member_item(caller, m.member_id, m.member_type, m.display) for m in rows_]}
         return out
+
+    @staticmethod
+    def _member_item(caller: Caller, member_id: str, member_type: str, display: str | None) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "value": member_id,
+            "$ref": f"{caller.base_url}/{'Users' if member_type == 'User' else 'Groups'}/{member_id}",
+            "type": member_type,
+        }
+        if display:
+            item["display"] = display
+        return item
 
     def _render(self, caller: Caller, rtype: ResourceType, stored: Stored, derived: Mapping[str, Any] | None) -> dict[str, Any]:
         return wire.render(
@@ -129,9 +130,18 @@ class Provisioning:
         )
 
     async def _result(
-        self, conn: Any, caller: Caller, rtype: ResourceType, stored: Stored, projection: Projection | None
+        self,
+        conn: Any,
+        caller: Caller,
+        rtype: ResourceType,
+        stored: Stored,
+        projection: Projection | None,
+        derived: Mapping[str, Any] | None = None,
     ) -> Result:
-        derived = (await self._derived(conn, caller, rtype, [stored], projection)).get(stored.id)
+        """The response for one resource; ``derived`` when the caller already knows it (a resource
+        just created has exactly the memberships the request gave it)."""
+        if derived is None:
+            derived = (await self._derived(conn, caller, rtype, [stored], projection)).get(stored.id)
         body = self._render(caller, rtype, stored, derived)
         if projection is not None:
             body = projection.apply(body)
@@ -212,13 +222,15 @@ class Provisioning:
             events: list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]
             if rtype.name == "User":
                 events = [("user.provisioned", (user_target(stored.data),), {})]
+                derived: dict[str, Any] = {}
             else:
                 events = [("group.created", (group_target(stored.data),), {})]
                 members = await self._resolve_members(conn, caller, normalised.members or (), stored.id)
                 added = await MembershipRepository(conn, caller.org_id).add(stored.id, members)
                 events += await self._member_events(conn, caller, stored.data, added, ())
+                derived = {"members": [self._member_item(caller, m, t, d) for m, t, d in members]}
             await self._record(conn, caller, events)
-            return await self._result(conn, caller, rtype, stored, projection)
+            return await self._result(conn, caller, rtype, stored, projection, derived)
 
     async def get(
         self, caller: Caller, rtype: ResourceType, id: str, projection: Projection | None = None
@@ -234,7 +246,6 @@ class Provisioning:
     async def list(self, caller: Caller, rtype: ResourceType, query: ListQuery) -> dict[str, Any]:
         async with self.db.read() as conn:
             repo = ResourceRepository(conn, self._kind(rtype), caller.org_id)
-            total = await repo.count(query.filter)
             offset, after_pk = query.start_index - 1, None
             if query.use_cursor:
                 offset, after_pk = self._cursor_position(query)
@@ -250,6 +261,11 @@ class Provisioning:
                 if query.count > 0
                 else []
             )
+            if after_pk is None and (0 < len(rows) < query.count or (not rows and offset == 0 and query.count > 0)):
+                # A page that is not full ends the result set: it tells the total without a COUNT.
+                total = offset + len(rows)
+            else:
+                total = await repo.count(query.filter)
             derived = await self._derived(conn, caller, rtype, rows, query.projection)
             resources = [query.projection.apply(self._render(caller, rtype, r, derived.get(r.id))) for r in rows]
         next_cursor = None
@@ -366,7 +382,11 @@ class Provisioning:
                         stored = await repo.touch(current, now)
                     events += await self._member_events(conn, caller, stored.data, added, removed)
             await self._record(conn, caller, events)
-            return await self._result(conn, caller, rtype, stored, projection)
+            # Without a projection a group's PATCH is answered 204 by the endpoint (RFC 7644 §3.5.2):
+            # its members are not loaded, so a membership change costs the same in a group of ten
+            # or of a hundred thousand.
+            derived = {} if rtype.name == "Group" and projection is None else None
+            return await self._result(conn, caller, rtype, stored, projection, derived)
 
     async def _apply_member_changes(
         self, conn: Any, caller: Caller, group_id: str, changes: MemberChanges

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -66,6 +66,28 @@ class MemberRow:
     display: str | None
 
 
+class _Statements:
+    """A table's hot statements, built once: building and cache-keying a statement per call
+    cost more CPU than SQLite spends running it."""
+
+    def __init__(self, t: Table) -> None:
+        cols = (t.c.pk, t.c.id, t.c.data, t.c.version, t.c.created, t.c.last_modified)
+        self.columns = cols
+        self.insert = insert(t).returning(t.c.pk)
+        self.get = select(*cols).where(t.c.org_id == bindparam("b_org"), t.c.id == bindparam("b_id"))
+        self.get_for_update = self.get.with_for_update()
+        self.replace = update(t).where(t.c.pk == bindparam("b_pk"), t.c.version == bindparam("b_version"))
+        self.touch = (
+            update(t)
+            .where(t.c.pk == bindparam("b_pk"))
+            .values(version=t.c.version + 1, last_modified=bindparam("b_now"))
+        )
+        self.delete = delete(t).where(t.c.org_id == bindparam("b_org"), t.c.id == bindparam("b_id")).returning(*cols)
+
+
+_STATEMENTS = {kind.name: _Statements(kind.table) for kind in (USERS, GROUPS)}
+
+
 def _stored(row: Any) -> Stored:
     return Stored(row.pk, row.id, row.data, row.version, row.created, row.last_modified)
 
@@ -83,7 +105,8 @@ class ResourceRepository:
         self.kind = kind
         self.org_id = org_id
         self._t = kind.table
-        self._cols = (self._t.c.pk, self._t.c.id, self._t.c.data, self._t.c.version, self._t.c.created, self._t.c.last_modified)
+        self._sql = _STATEMENTS[kind.name]
+        self._cols = self._sql.columns
 
     @property
     def dialect(self) -> str:
@@ -93,7 +116,7 @@ class ResourceRepository:
         values = {"id": id, "org_id": self.org_id, "data": data, "version": 1, "created": now, "last_modified": now}
         values.update(self.kind.columns(data))
         try:
-            result = await self.conn.execute(insert(self._t).values(values).returning(self._t.c.pk))
+            result = await self.conn.execute(self._sql.insert, values)
         except IntegrityError as exc:
             if _is_unique_violation(exc):
                 raise Uniqueness(self.kind.unique_detail) from None
@@ -103,22 +126,17 @@ class ResourceRepository:
     async def get(self, id: str, *, for_update: bool = False) -> Stored | None:
         """One resource; ``for_update`` locks its row until commit (PostgreSQL; SQLite's writer
         lock already serialises writes)."""
-        stmt = select(*self._cols).where(self._t.c.org_id == self.org_id, self._t.c.id == id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        row = (await self.conn.execute(stmt)).first()
+        stmt = self._sql.get_for_update if for_update else self._sql.get
+        row = (await self.conn.execute(stmt, {"b_org": self.org_id, "b_id": id})).first()
         return _stored(row) if row is not None else None
 
     async def replace(self, current: Stored, data: dict[str, Any], now: datetime) -> Stored:
         """Store a new version. Compares the version read earlier in this transaction, so a
         concurrent writer on PostgreSQL cannot be overwritten silently."""
         values = {"data": data, "version": current.version + 1, "last_modified": now, **self.kind.columns(data)}
+        values.update(b_pk=current.pk, b_version=current.version)
         try:
-            result = await self.conn.execute(
-                update(self._t)
-                .where(self._t.c.pk == current.pk, self._t.c.version == current.version)
-                .values(values)
-            )
+            result = await self.conn.execute(self._sql.replace, values)
         except IntegrityError as exc:
             if _is_unique_violation(exc):
                 raise Uniqueness(self.kind.unique_detail) from None
@@ -129,17 +147,11 @@ class ResourceRepository:
 
     async def touch(self, current: Stored, now: datetime) -> Stored:
         """A new version without a data change (a group whose members changed)."""
-        await self.conn.execute(
-            update(self._t).where(self._t.c.pk == current.pk).values(version=self._t.c.version + 1, last_modified=now)
-        )
+        await self.conn.execute(self._sql.touch, {"b_pk": current.pk, "b_now": now})
         return Stored(current.pk, current.id, current.data, current.version + 1, current.created, now)
 
     async def delete(self, id: str) -> Stored | None:
-        row = (
-            await self.conn.execute(
-                delete(self._t).where(self._t.c.org_id == self.org_id, self._t.c.id == id).returning(*self._cols)
-            )
-        ).first()
+        row = (await self.conn.execute(self._sql.delete, {"b_org": self.org_id, "b_id": id})).first()
         return _stored(row) if row is not None else None
 
     def _where(self, flt: Filter | None) -> list[ColumnElement[bool]]:
@@ -162,18 +174,23 @@ class ResourceRepository:
         limit: int,
         after_pk: int | None = None,
     ) -> list[Stored]:
-        stmt = select(*self._cols).where(*self._where(flt))
-        if after_pk is not None:
-            stmt = stmt.where(self._t.c.pk > after_pk)
+        order: list[Any] = [self._t.c.pk]
         if sort_by is not None:
             key = sort_expression(sort_by, self._t, dialect=self.dialect)
             # RFC 7644 §3.4.2.3: resources without a value for the sort attribute sort last, either way.
-            stmt = stmt.order_by(key.is_(None), key.desc() if descending else key.asc(), self._t.c.pk)
-        else:
-            stmt = stmt.order_by(self._t.c.pk)
+            order = [key.is_(None), key.desc() if descending else key.asc(), self._t.c.pk]
+        keys = select(self._t.c.pk).where(*self._where(flt))
+        if after_pk is not None:
+            keys = keys.where(self._t.c.pk > after_pk)
+        keys = keys.order_by(*order).limit(limit)
         if offset:
-            stmt = stmt.offset(offset)
-        stmt = stmt.limit(limit)
+            keys = keys.offset(offset)
+        if not offset and sort_by is None:
+            stmt = keys.with_only_columns(*self._cols)
+        else:
+            # Skip the offset over the narrow (org_id, pk) index, then read only the page's rows.
+            wanted = keys.subquery()
+            stmt = select(*self._cols).join(wanted, wanted.c.pk == self._t.c.pk).order_by(*order)
         return [_stored(r) for r in (await self.conn.execute(stmt)).all()]
 
     async def ids_present(self, ids: Iterable[str]) -> set[str]:
@@ -192,15 +209,45 @@ class ResourceRepository:
         return {r.id: r.data for r in (await self.conn.execute(stmt)).all()}
 
 
+def _membership_statements() -> dict[str, Any]:
+    m, groups = _members, ScimGroup.__table__
+    ids = bindparam("b_ids", expanding=True)
+    groups_of = (
+        select(m.c.member_id, groups.c.id, groups.c.display_name)
+        .join(groups, groups.c.id == m.c.group_id)
+        .where(m.c.org_id == bindparam("b_org"))
+        .order_by(groups.c.display_name_norm)
+    )
+    members_of = select(m.c.group_id, m.c.member_id, m.c.member_type, m.c.display)
+    return {
+        "groups_of_one": groups_of.where(m.c.member_id == bindparam("b_id")),
+        "groups_of_many": groups_of.where(m.c.member_id.in_(ids)),
+        "members_of_one": members_of.where(m.c.group_id == bindparam("b_id")),
+        "members_of_many": members_of.where(m.c.group_id.in_(ids)).order_by(m.c.group_id),
+        "remove_all": delete(m).where(m.c.group_id == bindparam("b_group")).returning(m.c.member_id),
+        "remove_some": delete(m)
+        .where(m.c.group_id == bindparam("b_group"), m.c.member_id.in_(ids))
+        .returning(m.c.member_id),
+        "remove_everywhere": delete(m)
+        .where(m.c.org_id == bindparam("b_org"), m.c.member_id == bindparam("b_id"))
+        .returning(m.c.group_id),
+        "member_ids": select(m.c.member_id).where(m.c.group_id == bindparam("b_group")),
+        "add": {
+            "postgresql": postgresql.insert(m).on_conflict_do_nothing().returning(m.c.member_id),
+            "sqlite": sqlite.insert(m).on_conflict_do_nothing().returning(m.c.member_id),
+        },
+    }
+
+
+_MEMBERSHIP = _membership_statements()
+
+
 class MembershipRepository:
     """Group membership rows: one row per (group, member), whatever the group's size."""
 
     def __init__(self, conn: AsyncConnection, org_id: int) -> None:
         self.conn = conn
         self.org_id = org_id
-
-    def _insert(self) -> Any:
-        return postgresql.insert(_members) if self.conn.dialect.name == "postgresql" else sqlite.insert(_members)
 
     async def add(self, group_id: str, members: Sequence[tuple[str, str, str | None]]) -> list[str]:
         """Insert (member_id, member_type, display) rows; returns the ids that were not members yet."""
@@ -210,34 +257,44 @@ class MembershipRepository:
             {"group_id": group_id, "member_id": m, "org_id": self.org_id, "member_type": t, "display": d}
             for m, t, d in members
         ]
-        stmt = self._insert().values(rows).on_conflict_do_nothing().returning(_members.c.member_id)
-        return list((await self.conn.execute(stmt)).scalars())
+        if len(rows) == 1:
+            stmt = _MEMBERSHIP["add"][self.conn.dialect.name]
+            return list((await self.conn.execute(stmt, rows[0])).scalars())
+        insert_ = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
+        added: list[str] = []
+        # Multi-row VALUES with RETURNING (the ids really added decide the audit events), in chunks
+        # that stay under SQLite's limit on bound variables.
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start : start + 1000]
+            stmt = insert_(_members).values(chunk).on_conflict_do_nothing().returning(_members.c.member_id)
+            added += (await self.conn.execute(stmt)).scalars().all()
+        return added
 
     async def remove(self, group_id: str, member_ids: Iterable[str] | None) -> list[str]:
         """Delete the named members (all of them when ``member_ids`` is None); returns the ids removed."""
-        stmt = delete(_members).where(_members.c.group_id == group_id)
-        if member_ids is not None:
+        if member_ids is None:
+            result = await self.conn.execute(_MEMBERSHIP["remove_all"], {"b_group": group_id})
+        else:
             ids = list(member_ids)
             if not ids:
                 return []
-            stmt = stmt.where(_members.c.member_id.in_(ids))
-        return list((await self.conn.execute(stmt.returning(_members.c.member_id))).scalars())
+            result = await self.conn.execute(_MEMBERSHIP["remove_some"], {"b_group": group_id, "b_ids": ids})
+        return list(result.scalars())
 
     async def remove_member_everywhere(self, member_id: str) -> list[str]:
         """A deleted user or group leaves every group it was in; returns those groups' ids."""
-        stmt = delete(_members).where(_members.c.org_id == self.org_id, _members.c.member_id == member_id)
-        return list((await self.conn.execute(stmt.returning(_members.c.group_id))).scalars())
+        result = await self.conn.execute(_MEMBERSHIP["remove_everywhere"], {"b_org": self.org_id, "b_id": member_id})
+        return list(result.scalars())
 
     async def members_of(self, group_ids: Sequence[str]) -> dict[str, list[MemberRow]]:
         out: dict[str, list[MemberRow]] = {g: [] for g in group_ids}
         if not group_ids:
             return out
-        stmt = (
-            select(_members.c.group_id, _members.c.member_id, _members.c.member_type, _members.c.display)
-            .where(_members.c.group_id.in_(list(group_ids)))
-            .order_by(_members.c.group_id)
-        )
-        for r in (await self.conn.execute(stmt)).all():
+        if len(group_ids) == 1:
+            result = await self.conn.execute(_MEMBERSHIP["members_of_one"], {"b_id": group_ids[0]})
+        else:
+            result = await self.conn.execute(_MEMBERSHIP["members_of_many"], {"b_ids": list(group_ids)})
+        for r in result.all():
             out[r.group_id].append(MemberRow(r.group_id, r.member_id, r.member_type, r.display))
         return out
 
@@ -246,19 +303,15 @@ class MembershipRepository:
         out: dict[str, list[tuple[str, str]]] = {m: [] for m in member_ids}
         if not member_ids:
             return out
-        groups = ScimGroup.__table__
-        stmt = (
-            select(_members.c.member_id, groups.c.id, groups.c.display_name)
-            .join(groups, groups.c.id == _members.c.group_id)
-            .where(_members.c.org_id == self.org_id, _members.c.member_id.in_(list(member_ids)))
-            .order_by(groups.c.display_name_norm)
-        )
-        for r in (await self.conn.execute(stmt)).all():
+        if len(member_ids) == 1:
+            params: dict[str, Any] = {"b_org": self.org_id, "b_id": member_ids[0]}
+            result = await self.conn.execute(_MEMBERSHIP["groups_of_one"], params)
+        else:
+            params = {"b_org": self.org_id, "b_ids": list(member_ids)}
+            result = await self.conn.execute(_MEMBERSHIP["groups_of_many"], params)
+        for r in result.all():
             out[r.member_id].append((r.id, r.display_name))
         return out
 
     async def member_ids(self, group_id: str) -> set[str]:
-        stmt = select(_members.c.member_id).where(_members.c.group_id == group_id)
-        return set((await self.conn.execute(stmt)).scalars())
-
-
+        return set((await self.conn.execute(_MEMBERSHIP["member_ids"], {"b_group": group_id})).scalars())
