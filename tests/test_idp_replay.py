@@ -31,7 +31,8 @@ from tests.support.replay import (
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES_DIR = ROOT / "idp-fixtures"
-QUIRKS_DOC = ROOT / "docs" / "idp-quirks.md"
+QUIRKS_DOC = ROOT / "README.md"
+QUIRKS_HEADING = "### IdP quirks"
 FIXTURES = discover_fixtures(FIXTURES_DIR)
 
 
@@ -119,11 +120,14 @@ def test_fixture_is_well_formed(fixture_path: Path) -> None:
 
 
 def _quirk_rows() -> list[tuple[str, str]]:
-    """(quirk, fixture reference) for every row of the quirk table in docs/idp-quirks.md."""
+    """(quirk, fixture reference) for every row of the README's quirk table."""
     rows: list[tuple[str, str]] = []
-    if not QUIRKS_DOC.exists():
-        return rows
-    for line in QUIRKS_DOC.read_text(encoding="utf-8").splitlines():
+    text = QUIRKS_DOC.read_text(encoding="utf-8")
+    section = text[text.index(QUIRKS_HEADING) :]
+    following = re.search(r"\n#{1,3} ", section[len(QUIRKS_HEADING) :])
+    if following:
+        section = section[: len(QUIRKS_HEADING) + following.start()]
+    for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 4 or not line.lstrip().startswith("|") or set(cells[0]) <= {"-", ":", " "}:
             continue
