@@ -23,8 +23,17 @@ class Signal:
 
     def notify(self) -> None:
         self._pending = True
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
         for waiter in self._waiters:
-            if not waiter.done():
+            if waiter.done():
+                continue
+            if waiter.get_loop() is current:
+                waiter.set_result(None)
+            else:
+                # Another loop (another thread): only its own thread may resolve the future.
                 waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
 
     async def wait(self, timeout: float | None = None) -> bool:

@@ -3,7 +3,8 @@
     .venv/bin/python bench/audit_overhead.py [--seconds 10] [--rounds 3]
 
 Two ``scimtrail serve`` processes on their own SQLite files, identical but for
-``SCIMTRAIL_AUDIT_ENABLED``; wrk (16 connections, ``lua/post_users.lua``) runs against each in
+``SCIMTRAIL_AUDIT_ENABLED``, with the relay sealing inside the audited server (the embedded
+default) or, with ``--relay separate``, in its own process as ``scimtrail relay`` runs it; wrk (16 connections, ``lua/post_users.lua``) runs against each in
 turn, round after round, and the median round is compared. While the audited server is under
 load, a sampler reads its outbox every 50 ms: the age of the oldest event still waiting to be
 sealed bounds the seal lag from above (an event is sealed no later than the first sample that
@@ -15,15 +16,18 @@ Targets (issue #5): audited throughput ≥ 90% of unaudited; seal lag p99 < 1 s.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sqlite3
+import subprocess
 import statistics
 import threading
 import time
 import uuid
 from datetime import UTC, datetime
 
-from _harness import WrkResult, machine_note, say, table, wrk
-from _scimtrail import Figure, build_dataset, our_server, report
+from _harness import BENCH, PYTHON, Server, WrkResult, free_port, machine_note, say, table, wrk
+from _scimtrail import Dataset, Figure, build_dataset, report
 
 
 class _LagSampler(threading.Thread):
@@ -33,13 +37,13 @@ class _LagSampler(threading.Thread):
         super().__init__(daemon=True)
         self._path = path
         self._interval = interval
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.ages: list[float] = []
 
     def run(self) -> None:
         db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, timeout=5)
         try:
-            while not self._stop.wait(self._interval):
+            while not self._halt.wait(self._interval):
                 row = db.execute(
                     "SELECT json_extract(payload, '$.occurred_at') FROM audit_outbox ORDER BY pk LIMIT 1"
                 ).fetchone()
@@ -51,19 +55,44 @@ class _LagSampler(threading.Thread):
             db.close()
 
     def stop(self) -> list[float]:
-        self._stop.set()
+        self._halt.set()
         self.join()
         return self.ages
+
+
+def _server(dataset: Dataset, name: str, *, relay_inside: bool, **env: str) -> Server:
+    """``scimtrail serve``, with the relay in its lifespan (``tools/serve_with_relay.py``) or not."""
+    port = free_port()
+    tool = "serve_with_relay.py" if relay_inside else "serve_plain.py"
+    return Server(
+        name,
+        [PYTHON, str(BENCH / "tools" / tool), "--host", "127.0.0.1", "--port", str(port)],
+        port,
+        env={"SCIMTRAIL_DATABASE_URL": dataset.url, "SCIMTRAIL_LOG_LEVEL": "warning", **env},
+        log=dataset.directory / f"server-{name}.log",
+    )
+
+
+def _relay_process(dataset: Dataset) -> subprocess.Popen[bytes]:
+    """The relay as its own process (``tools/run_relay.py``, what ``scimtrail relay`` runs)."""
+    return subprocess.Popen(
+        [PYTHON, str(BENCH / "tools" / "run_relay.py")],
+        env={**os.environ, "SCIMTRAIL_DATABASE_URL": dataset.url, "SCIMTRAIL_LOG_LEVEL": "warning"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _median(results: list[WrkResult]) -> WrkResult:
     return sorted(results, key=lambda r: r.rps)[len(results) // 2]
 
 
-def measure(seconds: int, rounds: int, connections: int) -> list[Figure]:
+def measure(seconds: int, rounds: int, connections: int, relay: str) -> list[Figure]:
     audited_data, plain_data = build_dataset(0), build_dataset(0)
-    audited = our_server(audited_data, SCIMTRAIL_AUDIT_ENABLED="true")
-    plain = our_server(plain_data, SCIMTRAIL_AUDIT_ENABLED="false")
+    inside = relay == "in-process"
+    audited = _server(audited_data, "audit-on", relay_inside=inside, SCIMTRAIL_AUDIT_ENABLED="true")
+    plain = _server(plain_data, "audit-off", relay_inside=inside, SCIMTRAIL_AUDIT_ENABLED="false")
+    relay_proc = None if inside else _relay_process(audited_data)
     runs: dict[str, list[WrkResult]] = {"audit on": [], "audit off": []}
     lags: list[float] = []
     try:
@@ -92,6 +121,12 @@ def measure(seconds: int, rounds: int, connections: int) -> list[Figure]:
                 runs[name].append(res)
                 say(f"  round {r + 1} {name:10s} {res.line()}")
     finally:
+        if relay_proc is not None:
+            relay_proc.send_signal(signal.SIGINT)
+            try:
+                relay_proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                relay_proc.kill()
         audited.stop()
         plain.stop()
         audited_data.remove()
@@ -101,7 +136,7 @@ def measure(seconds: int, rounds: int, connections: int) -> list[Figure]:
     ratio = statistics.median(x.rps for x in runs["audit on"]) / statistics.median(x.rps for x in runs["audit off"])
     lag_p99 = sorted(lags)[max(int(len(lags) * 0.99) - 1, 0)] if lags else float("nan")
     say()
-    say(f"POST /Users, wrk -t1 -c{connections} -d{seconds}s, median of {rounds} interleaved rounds")
+    say(f"POST /Users, wrk -t1 -c{connections} -d{seconds}s, median of {rounds} interleaved rounds, relay {relay}")
     say(
         table(
             ["server", "req/s", "p50", "p99", "server CPU/req"],
@@ -123,9 +158,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--relay",
+        choices=("in-process", "separate"),
+        default="in-process",
+        help="seal inside the server (the embedded default) or in its own process (scimtrail relay)",
+    )
     args = parser.parse_args()
     say(machine_note())
-    report("Audit overhead and seal lag against the issue's targets", measure(args.seconds, args.rounds, args.connections))
+    figures = measure(args.seconds, args.rounds, args.connections, args.relay)
+    report(f"Audit overhead and seal lag (relay {args.relay}) against the issue's targets", figures)
 
 
 if __name__ == "__main__":

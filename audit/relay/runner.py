@@ -74,8 +74,9 @@ class Relay:
         secret_key: str = "",
         stages: Sequence[Stage] = (),
         holder: str | None = None,
-        batch_size: int = 500,
+        batch_size: int = 200,
         poll_interval: float = 0.05,
+        linger: float = 0.02,
         lease_ttl: float = 10.0,
         checkpoint_interval: float = 60.0,
         retention_interval: float = 3600.0,
@@ -88,6 +89,7 @@ class Relay:
         self._stages = tuple(stages)
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._linger = linger
         self._checkpoint_interval = checkpoint_interval
         self._retention_interval = retention_interval
         self._wakeup = wakeup
@@ -213,6 +215,9 @@ class Relay:
             timeout = min(0.01, self._poll_interval) if eager else self._poll_interval
             eager = max(eager - 1, 0)
             if await self._wakeup.wait(timeout):
+                # Linger so that the commits of concurrent requests join one batch: sealing
+                # event by event would pay a transaction's fixed cost for every request.
+                await asyncio.sleep(self._linger)
                 eager = 5
 
     async def _renew_loop(self) -> None:
