@@ -61,14 +61,18 @@ class _LagSampler(threading.Thread):
 
 
 def _server(dataset: Dataset, name: str, *, relay_inside: bool, **env: str) -> Server:
-    """``scimtrail serve``, with the relay in its lifespan (``tools/serve_with_relay.py``) or not."""
+    """``scimtrail serve`` from the source tree, sealing in its lifespan or leaving that to a relay process."""
     port = free_port()
-    tool = "serve_with_relay.py" if relay_inside else "serve_plain.py"
     return Server(
         name,
-        [PYTHON, str(BENCH / "tools" / tool), "--host", "127.0.0.1", "--port", str(port)],
+        [PYTHON, str(BENCH / "tools" / "serve_plain.py"), "--host", "127.0.0.1", "--port", str(port)],
         port,
-        env={"SCIMTRAIL_DATABASE_URL": dataset.url, "SCIMTRAIL_LOG_LEVEL": "warning", **env},
+        env={
+            "SCIMTRAIL_DATABASE_URL": dataset.url,
+            "SCIMTRAIL_LOG_LEVEL": "warning",
+            "SCIMTRAIL_RUN_RELAY": "true" if relay_inside else "false",
+            **env,
+        },
         log=dataset.directory / f"server-{name}.log",
     )
 
