@@ -22,7 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from audit import LeaseLost, Relay, read_sealed, verify
+from sqlalchemy import func, select
+
+from audit import read_sealed, verify
+from audit.tables import OUTBOX
 from scim_server.storage.engine import Database, create_engine
 
 pytestmark = pytest.mark.slow
@@ -118,19 +121,18 @@ async def _existing_users(base: str, token: str) -> set[str]:
                 return names
 
 
-async def _seal_everything(db_path: Path) -> None:
-    """Seal what the restarted server's relay left, once its lease is free (within its TTL)."""
+async def _wait_until_sealed(db_path: Path, timeout: float = 15.0) -> None:
+    """The restarted server's relay drains what the killed one left in the outbox."""
     db = Database(create_engine(f"sqlite+aiosqlite:///{db_path}"))
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while True:
-            try:
-                await Relay(db, secret_key=_SECRET, holder="crash-test").drain()
+            async with db.read() as conn:
+                pending = (await conn.execute(select(func.count()).select_from(OUTBOX))).scalar_one()
+            if pending == 0:
                 return
-            except LeaseLost:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
+            assert time.monotonic() < deadline, f"{pending} events still unsealed"
+            await asyncio.sleep(0.1)
     finally:
         await db.dispose()
 
@@ -154,6 +156,7 @@ async def test_sigkill_mid_provisioning_loses_no_event_and_invents_none(tmp_path
         server = await _start(db_path, port)
         existing = await _existing_users(base, token)
         assert len(existing) >= created
+        await _wait_until_sealed(db_path)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -161,7 +164,6 @@ async def test_sigkill_mid_provisioning_loses_no_event_and_invents_none(tmp_path
         except subprocess.TimeoutExpired:
             server.kill()
 
-    await _seal_everything(db_path)
     db = Database(create_engine(f"sqlite+aiosqlite:///{db_path}"))
     try:
         async with db.read() as conn:
