@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..metrics import EVENTS_SEALED, SEAL_LAG_SECONDS
 from ..retention import purge_expired
@@ -48,7 +49,7 @@ class RelayContext:
     transactions: Transactions
     sealed: Signal
     holder: str
-    fence: Callable[[Any], Awaitable[None]]
+    fence: Callable[[AsyncConnection], Awaitable[None]]
 
 
 #: A stage runs while its relay leads, until cancelled: ``async def deliver(ctx): while True: ...``.
@@ -64,7 +65,15 @@ class Relay:
     """Seals the audit outbox into the hash-chained log and runs the relay's stages.
 
     The host constructs one per process and calls :meth:`start` and :meth:`stop` from its
-    lifespan; ``scimtrail relay`` calls :meth:`run`.
+    lifespan (stop before disposing of the engine: it seals what is pending and releases the
+    lease); ``scimtrail relay`` calls :meth:`run`.
+
+    ``secret_key`` derives the checkpoint signing key (empty: a key generated once and stored).
+    ``batch_size`` bounds one sealing transaction, which holds SQLite's write lock; after a
+    wake-up the relay lingers ``linger`` seconds so concurrent commits share a batch, and
+    without one it polls every ``poll_interval`` (for events written by other processes).
+    ``lease_ttl`` is how long a silent leader keeps the lease; checkpoints and the retention
+    purge run every ``checkpoint_interval`` and ``retention_interval`` seconds.
     """
 
     def __init__(
