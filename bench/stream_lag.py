@@ -77,7 +77,7 @@ async def _writer(db: Database, rate: float, seconds: float, counter: list[int])
         await asyncio.sleep(interval)
 
 
-async def main(rate: float, seconds: float, writers: int, without_delivery: bool = False) -> None:
+async def main(rate: float, seconds: float, writers: int, linger: float, without_delivery: bool = False) -> None:
     from tests.support.server import free_port
 
     port = free_port()
@@ -98,7 +98,7 @@ async def main(rate: float, seconds: float, writers: int, without_delivery: bool
                     break
                 except httpx.HTTPError:
                     await asyncio.sleep(0.05)
-            stage = DeliveryStage(db, secret_key=KEY, settings=DeliverySettings(poll_interval=0.25))
+            stage = DeliveryStage(db, secret_key=KEY, settings=DeliverySettings(linger=linger))
             relay = Relay(db, secret_key=KEY, stages=[] if without_delivery else [stage])
             await relay.start()
             counters = [[0] for _ in range(writers)]
@@ -128,6 +128,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--linger", type=float, default=DeliverySettings().linger)
     parser.add_argument("--without-delivery", action="store_true", help="seal only: the write-rate baseline")
     args = parser.parse_args()
-    asyncio.run(main(args.rate, args.seconds, args.writers, args.without_delivery))
+    asyncio.run(main(args.rate, args.seconds, args.writers, args.linger, args.without_delivery))

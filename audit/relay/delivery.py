@@ -176,6 +176,8 @@ class DeliveryStage:
         for stream_id in list(self._workers):
             worker = self._workers[stream_id]
             if stream_id not in wanted or worker.done:
+                if (error := worker.error) is not None:
+                    _log.error("delivery worker ended; restarting it", stream=stream_id, **_describe(error))
                 await worker.close()
                 del self._workers[stream_id]
             elif worker.version != wanted[stream_id].version:
@@ -225,6 +227,12 @@ class _Worker:
     def done(self) -> bool:
         return self._task is not None and self._task.done()
 
+    @property
+    def error(self) -> BaseException | None:
+        if self._task is None or not self._task.done() or self._task.cancelled():
+            return None
+        return self._task.exception()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"deliver:{self.stream_id}")
 
@@ -255,6 +263,8 @@ class _Worker:
                 await asyncio.sleep(self._settings.linger)
             elif isinstance(outcome, Delivered):
                 attempt = 0
+                if self._pending is None:  # that was the tail: let the next events gather
+                    await asyncio.sleep(self._settings.linger)
             elif isinstance(outcome, Rejected) and outcome.scope is RejectScope.BATCH:
                 attempt = 0
             else:
