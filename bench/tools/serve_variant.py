@@ -6,10 +6,12 @@ Variants:
 
 - ``inline-sqlite``: the SQLite engine gets ``async_creator`` from
   ``engine_decision/inline_sqlite.py``, so every driver call runs on the event loop's thread
-  instead of a round trip to aiosqlite's thread. Nothing else differs.
+  instead of a round trip to aiosqlite's thread. Nothing else differs. (The product has its own
+  driver doing this since ``8456fb5``; the variant then only swaps one shim for the other.)
 - ``small-pool``: two pooled SQLite connections (aiosqlite threads) instead of up to fifteen.
 - ``prebuilt-statements``: the three hottest statements (insert a resource, get one by id, a
-  user's groups) are module-level statements with ``bindparam`` instead of built per call.
+  user's groups) are module-level statements with ``bindparam`` instead of built per call
+  (written against ``7b60651``; ``de871d0`` did this in the product).
 - ``inline+prebuilt``: both.
 
 The product is otherwise exactly what ``scimtrail serve`` runs (same settings from the
