@@ -181,7 +181,7 @@ class DeliveryStage:
                 await worker.close()
                 del self._workers[stream_id]
             elif worker.version != wanted[stream_id].version:
-                worker.wakeup.set()  # a changed config or a replay takes effect at once
+                worker.changed.set()  # a changed config or a replay takes effect at once
         for stream_id in wanted.keys() - self._workers.keys():
             worker = self._worker(stream_id)
             worker.start()
@@ -209,7 +209,10 @@ class _Worker:
         self._box = box
         self._settings = settings
         self.version = 0
+        #: Set when events were sealed: ends an idle wait, never a backoff.
         self.wakeup = asyncio.Event()
+        #: Set when the stream was changed (config, replay, resume): ends any wait.
+        self.changed = asyncio.Event()
         # A client per stream: a receiver that hangs holds only its own stream's connections.
         self._client = httpx.AsyncClient(
             timeout=settings.request_timeout, transport=transport, headers={"user-agent": "scimtrail-relay"}
@@ -259,7 +262,7 @@ class _Worker:
                 return
             if outcome is None:  # caught up
                 attempt = 0
-                await self._sleep(self._settings.poll_interval)
+                await self._wait(self._settings.poll_interval, self.wakeup, self.changed)
                 await asyncio.sleep(self._settings.linger)
             elif isinstance(outcome, Delivered):
                 attempt = 0
@@ -270,7 +273,8 @@ class _Worker:
             else:
                 attempt += 1
                 after = outcome.after if isinstance(outcome, Retry) else None
-                await self._sleep(backoff(attempt, self._settings, after))
+                # New events do not cut a backoff short; a change to the stream does.
+                await self._wait(backoff(attempt, self._settings, after), self.changed)
 
     async def drain(self) -> int:
         """Send batches until caught up or a send fails; returns events delivered."""
@@ -284,13 +288,21 @@ class _Worker:
             if isinstance(outcome, Delivered):
                 delivered += self._last_delivered
 
-    async def _sleep(self, seconds: float) -> None:
-        self.wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wakeup.wait(), seconds)
+    @staticmethod
+    async def _wait(seconds: float, *events: asyncio.Event) -> None:
+        """Until ``seconds`` pass or one of ``events`` is set."""
+        waiters = [asyncio.ensure_future(event.wait()) for event in events]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def _step(self) -> Outcome | None:
         """One send of the next batch; ``None`` when there is nothing to send."""
+        # Cleared before reading, so news arriving while this step runs is not lost.
+        self.wakeup.clear()
+        self.changed.clear()
         transactions = self._transactions
         async with transactions.read() as conn:
             row = (await conn.execute(select(_streams).where(_streams.c.id == self.stream_id))).first()

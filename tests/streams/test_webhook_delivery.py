@@ -243,3 +243,21 @@ async def test_during_secret_rotation_both_signatures_verify(db: Database) -> No
         await stage(db).run_once()
     assert len(old_receiver.received) == len(new_receiver.received) == 2
     assert not old_receiver.rejections and not new_receiver.rejections
+
+
+async def test_new_events_do_not_cut_a_backoff_short(db: Database) -> None:
+    await seed(db, 3)
+    receiver = WebhookReceiver(WEBHOOK_SECRET)
+    receiver.fail_next(*[Fault(503)] * 1000)
+    async with Served(receiver.app) as served:
+        await create_stream(db, "webhook", {"url": f"{served.url}/hook", "secret": WEBHOOK_SECRET})
+        relay = stage(db, FAST.__class__(**{**_fields(FAST), "backoff_base": 0.5, "backoff_cap": 1.0}))
+        task = asyncio.create_task(relay.run())
+        await _until(lambda: receiver.requests >= 1)
+        for _ in range(75):  # events sealed every 20 ms, each waking the stage
+            relay.wake()
+            await asyncio.sleep(0.02)
+        await relay.stop()
+        task.cancel()
+    # Backing off (about 0.5 s a try) rather than answering every wake-up with a request.
+    assert receiver.requests <= 10, receiver.requests
