@@ -9,7 +9,10 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import audit
+
 from .protocol.errors import InvalidValue, ScimError
+from .secret_key import resolve_secret_key
 from .services.credentials import Acting, Credentials
 from .services.organizations import create_organization, issue_scim_token
 from .settings import Settings
@@ -237,6 +240,122 @@ def _add_credential_commands(sub: Any) -> None:
     command(admin, "list", "list accounts", _admin_list)
 
 
+def _relay(args: argparse.Namespace, settings: Settings) -> int:
+    """The relay as its own process: seals the outbox and delivers log streams while it holds the lease."""
+    from .app import configure
+
+    configure(settings)
+    key = resolve_secret_key(settings)
+
+    async def go(db: Database) -> int:
+        relay = audit.Relay(db, secret_key=key, stages=[audit.DeliveryStage(db, secret_key=key)])
+        try:
+            await relay.run()
+        finally:
+            await relay.stop()
+        return 0
+
+    try:
+        return _run(go, settings)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    async def go(db: Database) -> int:
+        report = await audit.verify(db, args.org, secret_key=resolve_secret_key(settings))
+        if report.ok:
+            print(f"ok: {report.organization}: {report.checked} events and {report.checkpoints} checkpoints verified")
+            return 0
+        print(
+            f"BROKEN: {report.organization}: first broken sequence {report.first_broken_sequence}: {report.reason}",
+            file=sys.stderr,
+        )
+        return 1
+
+    return _run(go, settings)
+
+
+class _ProgressBar:
+    """A one-line progress bar on standard error (only when it is a terminal, or when asked)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.done = 0
+
+    def __call__(self, count: int) -> None:
+        self.done = count
+        if self.enabled:
+            width = 30
+            fraction = min(count / self.total, 1.0) if self.total else 1.0
+            bar = "#" * int(width * fraction)
+            sys.stderr.write(f"\r[{bar:<{width}}] {count:,}/{self.total:,} events")
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def _audit_export(args: argparse.Namespace, settings: Settings) -> int:
+    params: dict[str, list[str]] = {}
+    for name in ("since", "until", "range", "category", "actor", "target", "q"):
+        value = getattr(args, name)
+        if value:
+            params[name] = [value]
+    if args.action:
+        params["action"] = list(args.action)
+    try:
+        flt = audit.EventFilter.from_params(params)
+    except audit.QueryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def go(db: Database) -> int:
+        total = await audit.count_events(db, args.org, flt)
+        bar = _ProgressBar(total, enabled=args.progress or sys.stderr.isatty())
+        out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")  # noqa: SIM115
+        try:
+            async for chunk in audit.export_events(
+                db, args.org, args.format, flt, actor=audit.Actor("operator", "cli"), progress=bar
+            ):
+                out.write(chunk)
+        finally:
+            if out is not sys.stdout.buffer:
+                out.close()
+            bar.finish()
+        print(f"exported {bar.done:,} events", file=sys.stderr)
+        return 0
+
+    return _run(go, settings)
+
+
+def _add_audit_commands(sub: Any) -> None:
+    relay = sub.add_parser("relay", help="run the audit relay (sealing and log-stream delivery) on its own")
+    relay.set_defaults(handler=_relay)
+
+    group = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_command", required=True)
+    verify = group.add_parser("verify", help="recompute an organisation's hash chain and check its checkpoints")
+    verify.add_argument("--org", required=True)
+    verify.set_defaults(handler=_audit_verify)
+
+    export = group.add_parser("export", help="export an organisation's audit events")
+    export.add_argument("--org", required=True)
+    export.add_argument("--format", choices=sorted(audit.EXPORT_FORMATS), default="ndjson")
+    export.add_argument("--output", "-o", default="-", help="file to write ('-' for standard output)")
+    export.add_argument("--since")
+    export.add_argument("--until")
+    export.add_argument("--range", choices=["today", "7d", "30d", "90d"])
+    export.add_argument("--category")
+    export.add_argument("--action", action="append")
+    export.add_argument("--actor")
+    export.add_argument("--target")
+    export.add_argument("--q", help="free-text search")
+    export.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    export.set_defaults(handler=_audit_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scimtrail", description="SCIM 2.0 provisioning with an audit trail.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -255,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(handler=_org_create)
 
     _add_credential_commands(sub)
+    _add_audit_commands(sub)
     return parser
 
 

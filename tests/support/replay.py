@@ -706,7 +706,12 @@ class LiveServer:
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(SCIMTRAIL_DATABASE_URL=self.database_url, SCIMTRAIL_LOG_FORMAT="json", SCIMTRAIL_LOG_LEVEL="warning")
+        env.update(
+            SCIMTRAIL_DATABASE_URL=self.database_url,
+            SCIMTRAIL_LOG_FORMAT="json",
+            SCIMTRAIL_LOG_LEVEL="warning",
+            SCIMTRAIL_SECRET_KEY=env.get("SCIMTRAIL_SECRET_KEY", "replay-secret-key-for-tests-only"),
+        )
         return env
 
     def start(self, timeout: float = 30.0) -> None:

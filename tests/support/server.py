@@ -39,7 +39,12 @@ class LiveServer:
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
         self.base_url = f"{self.origin}/scim/v2"
-        self.env = {**os.environ, "SCIMTRAIL_DATABASE_URL": database_url, "SCIMTRAIL_LOG_LEVEL": "warning"}
+        self.env = {
+            **os.environ,
+            "SCIMTRAIL_DATABASE_URL": database_url,
+            "SCIMTRAIL_LOG_LEVEL": "warning",
+            "SCIMTRAIL_SECRET_KEY": "live-server-secret-key-for-tests-only",
+        }
         self.env.update(extra_env or {})
         self.process: subprocess.Popen[bytes] | None = None
 
