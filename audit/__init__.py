@@ -11,7 +11,7 @@ from .metrics import exposition as metrics_exposition
 from .metrics import refresh as refresh_metrics
 from .outbox import record, record_many
 from .query import FORMATS as EXPORT_FORMATS
-from .query import EventFilter, QueryError, count_events, create_audit_app, export_events
+from .query import EventFilter, QueryError, audit_openapi_paths, count_events, create_audit_app, export_events
 from .relay import LeaseLost, Relay, RelayContext, Stage
 from .retention import (
     DEFAULT_RETENTION_DAYS,
@@ -58,6 +58,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "QueryError",
     "count_events",
+    "audit_openapi_paths",
     "create_audit_app",
     "export_events",
     "LeaseLost",

@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         Mount("/audit", app=audit.create_audit_app(db, guard.authorize)),
                         *audit.streams_routes(db, secret_key=secret_key, authorize=guard.authorize, prefix="/streams"),
                     ],
+                    extra_paths={**audit.audit_openapi_paths("/audit"), **audit.streams_openapi_paths("/streams")},
                 ),
             ),
         ],

@@ -3,8 +3,10 @@
 from .app import create_audit_app
 from .export import CSV_COLUMNS, FORMATS, count_events, export_events, iter_batches
 from .filters import EventFilter, Page, QueryError, search_page
+from .openapi import audit_openapi_paths
 
 __all__ = [
+    "audit_openapi_paths",
     "CSV_COLUMNS",
     "FORMATS",
     "EventFilter",

@@ -6,7 +6,8 @@ sub-apps, which :meth:`Guard.authorize` authenticates for; SCIM credentials are 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,13 +33,18 @@ def _endpoint(op: Operation, credentials: Credentials, guard: Guard) -> Callable
     return endpoint
 
 
-def admin_app(credentials: Credentials, guard: Guard, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+def admin_app(
+    credentials: Credentials,
+    guard: Guard,
+    extra_routes: Sequence[BaseRoute] = (),
+    extra_paths: Mapping[str, Any] | None = None,
+) -> Starlette:
     """The admin API as an ASGI app, to mount at ``/api/v1``.
 
     ``extra_routes`` (e.g. ``Mount("/audit", …)``, ``Mount("/streams", …)``) are tried first, so
     that sub-apps with their own authorisation sit beside these routes under the same prefix.
     """
-    document = openapi_document()
+    document = openapi_document(extra_paths=extra_paths)
 
     async def openapi(_: Request) -> Response:
         return JSONResponse(document)

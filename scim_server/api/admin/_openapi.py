@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ._operations import OPERATIONS, Operation
@@ -47,8 +48,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     return doc
 
 
-def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
+def openapi_document(server_url: str = "/api/v1", extra_paths: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The admin API's OpenAPI 3.1 document; ``extra_paths`` describe sub-apps mounted beside it."""
+    paths: dict[str, dict[str, Any]] = dict(extra_paths or {})
     for op in OPERATIONS:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
     return {
@@ -58,7 +60,7 @@ def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
             "version": "1",
             "description": "Manage an organisation's SCIM tokens, OAuth clients and admin/auditor accounts. "
             "Authenticate with a personal API key: `Authorization: Bearer sk_…`. Secrets appear once, in the "
-            "answer that creates them. The audit log is under /api/v1/audit.",
+            "answer that creates them. Auditors may only read and export the audit log (/audit).",
         },
         "servers": [{"url": server_url}],
         "security": [{"adminKey": []}],
