@@ -27,7 +27,15 @@ from .retention import (
 from .signals import Signal
 from .signing import checkpoint_public_key
 from .store import ChainHead, SealedEvent, chain_heads, read_sealed
-from .streams import create_streams_app, streams_openapi_paths, streams_routes  # also registers the log-stream tables
+from .streams import (  # also registers the log-stream tables
+    SecretBox,
+    StreamError,
+    StreamService,
+    create_streams_app,
+    streams_openapi_paths,
+    streams_routes,
+)
+from .streams.service import render as render_stream
 from .relay.delivery import DeliverySettings, DeliveryStage
 from .tables import install_triggers
 from .transactions import Transactions
@@ -44,6 +52,10 @@ __all__ = [
     "ChainHead",
     "DeliverySettings",
     "DeliveryStage",
+    "SecretBox",
+    "StreamError",
+    "StreamService",
+    "render_stream",
     "create_streams_app",
     "streams_openapi_paths",
     "streams_routes",
