@@ -37,7 +37,6 @@ from .streams import (  # also registers the log-stream tables
 )
 from .streams.service import render as render_stream
 from .relay.delivery import DeliverySettings, DeliveryStage
-from .tables import install_triggers
 from .transactions import Transactions
 from .verification import VerifyReport, verify
 
@@ -90,7 +89,6 @@ __all__ = [
     "chain_heads",
     "checkpoint_public_key",
     "get_retention",
-    "install_triggers",
     "purge_expired",
     "read_sealed",
     "record",

@@ -2,8 +2,8 @@
 
 They sit on the same SQLModel metadata as the host service's tables, so one migration history
 covers both, but reference organisations only by slug: the audit package stands on its own.
-What SQLAlchemy's metadata cannot express (triggers, SQLite FTS5, a PostgreSQL expression
-index) is created by :func:`install_triggers`, which the migration runs after the tables.
+What SQLAlchemy's metadata cannot express (the append-only triggers, SQLite FTS5, a PostgreSQL
+expression index) is created by the migrations (``scim_server/storage/migrations``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ __all__ = [
     "RELAY_LEASE",
     "PURGE_GUARD",
     "RETENTION",
-    "install_triggers",
 ]
 
 _JSON = JSON().with_variant(JSONB(), "postgresql")
@@ -181,57 +180,3 @@ SIGNING_KEYS = _table(SigningKeyRow)
 RELAY_LEASE = _table(RelayLeaseRow)
 PURGE_GUARD = _table(PurgeGuardRow)
 RETENTION = _table(RetentionRow)
-
-_APPEND_ONLY = "audit_events is append-only; only the retention purge may delete"
-
-_SQLITE_DDL = (
-    f"""CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events
-    BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END""",
-    f"""CREATE TRIGGER IF NOT EXISTS audit_events_guarded_delete BEFORE DELETE ON audit_events
-    WHEN NOT EXISTS (SELECT 1 FROM audit_purge_guard g WHERE g.id = 1
-                     AND g.organization = OLD.organization AND OLD.sequence <= g.through_sequence)
-    BEGIN SELECT RAISE(ABORT, '{_APPEND_ONLY}'); END""",
-    # External content: the index lives in FTS5, the text stays in audit_events.search_text.
-    """CREATE VIRTUAL TABLE IF NOT EXISTS audit_events_fts USING fts5(
-        search_text, content='audit_events', content_rowid='pk', tokenize='unicode61')""",
-    """CREATE TRIGGER IF NOT EXISTS audit_events_fts_insert AFTER INSERT ON audit_events
-    BEGIN INSERT INTO audit_events_fts(rowid, search_text) VALUES (new.pk, new.search_text); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_events_fts_delete AFTER DELETE ON audit_events
-    BEGIN INSERT INTO audit_events_fts(audit_events_fts, rowid, search_text)
-          VALUES ('delete', old.pk, old.search_text); END""",
-)
-
-_POSTGRES_DDL = (
-    f"""CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP = 'DELETE' THEN
-            IF EXISTS (SELECT 1 FROM audit_purge_guard g WHERE g.id = 1
-                       AND g.organization = OLD.organization AND OLD.sequence <= g.through_sequence) THEN
-                RETURN OLD;
-            END IF;
-        END IF;
-        RAISE EXCEPTION '{_APPEND_ONLY}' USING ERRCODE = 'integrity_constraint_violation';
-    END $$""",
-    "DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events",
-    """CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
-    FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()""",
-    "DROP TRIGGER IF EXISTS audit_events_no_truncate ON audit_events",
-    """CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()""",
-    """CREATE INDEX IF NOT EXISTS ix_audit_events_search ON audit_events
-    USING gin (to_tsvector('simple'::regconfig, search_text))""",
-)
-
-
-def install_triggers(bind: Any) -> None:
-    """Create what the metadata cannot: append-only triggers, full-text search, the purge guard row.
-
-    ``bind`` is a synchronous SQLAlchemy connection (the migration's). Idempotent.
-    """
-    statements = _POSTGRES_DDL if bind.dialect.name == "postgresql" else _SQLITE_DDL
-    for statement in statements:
-        bind.exec_driver_sql(statement)
-    bind.exec_driver_sql(
-        "INSERT INTO audit_purge_guard (id, organization, through_sequence) "
-        "SELECT 1, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM audit_purge_guard WHERE id = 1)"
-    )

@@ -20,7 +20,7 @@ from ..tables import EVENTS
 __all__ = ["QueryError", "EventFilter", "Page", "RANGES", "search_page", "read_range", "count_matching", "encode_cursor"]
 
 _events = EVENTS
-#: SQLite's FTS5 index over ``audit_events.search_text`` (created by ``install_triggers``).
+#: SQLite's FTS5 index over ``audit_events.search_text`` (created by the initial migration, with the triggers that keep it in step).
 _fts = table("audit_events_fts", column("rowid"), column("audit_events_fts"))
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 _WORD = re.compile(r"\w+")
