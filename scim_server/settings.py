@@ -26,8 +26,8 @@ class Settings:
     """Everything configurable. Build with :meth:`from_env`; nothing here does I/O."""
 
     database_url: str = "sqlite+aiosqlite:///./scimtrail.db"
-    #: "console" for development, "json" for production.
-    log_format: str = "console"
+    #: "console" (for people), "json" (for log collectors), or "auto": console on a terminal, else JSON.
+    log_format: str = "auto"
     log_level: str = "info"
     #: Requests with a larger body are refused with 413 before they are read in full.
     max_body_bytes: int = 1024 * 1024

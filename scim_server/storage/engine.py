@@ -74,15 +74,17 @@ class Database:
     """The engine plus the process-wide write gate.
 
     SQLite allows one writer at a time. Queueing writers on an asyncio lock in-process is far
-    cheaper than letting them collide on the file lock and sleep in ``busy_timeout``; other
-    processes (a separate relay) still meet the file lock, which ``BEGIN IMMEDIATE`` waits on.
-    PostgreSQL needs no gate.
+    cheaper than letting them collide on the file lock; other processes (a separate relay) still
+    meet the file lock, which ``BEGIN IMMEDIATE`` waits on (see ``sqlite_driver``). Since writes
+    are serialised anyway, they share one connection held open for the process's life, instead of
+    a pool checkout, reset and return around every write. PostgreSQL needs neither.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._write_gate: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._writer: AsyncConnection | None = None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -92,10 +94,17 @@ class Database:
                 yield conn
             return
         async with self._write_gate:
-            async with self.engine.connect() as conn:
-                conn = await conn.execution_options(write=True)
-                async with conn.begin():
-                    yield conn
+            writer = self._writer
+            if writer is None or writer.closed or writer.invalidated:
+                writer = self._writer = await (await self.engine.connect()).execution_options(write=True)
+            try:
+                async with writer.begin():
+                    yield writer
+            except BaseException:
+                if writer.invalidated:
+                    await writer.close()
+                    self._writer = None
+                raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -105,4 +114,7 @@ class Database:
                 yield conn
 
     async def dispose(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
         await self.engine.dispose()
