@@ -37,10 +37,11 @@ from .streams import (  # also registers the log-stream tables
 )
 from .streams.service import render as render_stream
 from .relay.delivery import DeliverySettings, DeliveryStage
-from .transactions import Transactions
+from .transactions import AFTER_COMMIT, Transactions
 from .verification import VerifyReport, verify
 
 __all__ = [
+    "AFTER_COMMIT",
     "CATALOGUE",
     "DEFAULT_RETENTION_DAYS",
     "EVENTS_SEALED",

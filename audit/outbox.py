@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -14,8 +14,9 @@ from .metrics import OUTBOX_FAILURES
 from .redaction import to_canonical
 from .signals import OUTBOX_WRITTEN
 from .tables import OUTBOX
+from .transactions import AFTER_COMMIT
 
-__all__ = ["record", "record_many"]
+__all__ = ["after_commit", "record", "record_many"]
 
 _log = structlog.get_logger("audit.outbox")
 _outbox = OUTBOX
@@ -60,9 +61,20 @@ async def record_many(conn: AsyncConnection, drafts: Sequence[EventDraft]) -> No
     except Exception:
         _failed(drafts, "insert")
         return
-    # Wakes the in-process sealer; it takes the write lock after this transaction commits
-    # (SQLite) or finds the row on its next short poll (PostgreSQL, or another process).
-    OUTBOX_WRITTEN.notify()
+    after_commit(conn, OUTBOX_WRITTEN.notify)
+
+
+def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the caller's transaction has committed.
+
+    The host's :class:`~audit.transactions.Transactions` runs the callbacks it finds under
+    ``conn.info["after_commit"]`` after a successful commit and drops them on rollback. Waking the
+    sealer only then means it never wakes to an outbox whose rows are not yet visible; a host that
+    does not run them still has its events sealed, by the relay's poll.
+    """
+    callbacks: list[Callable[[], None]] = conn.info.setdefault(AFTER_COMMIT, [])
+    if callback not in callbacks:
+        callbacks.append(callback)
 
 
 def _row(draft: EventDraft) -> dict[str, Any]:

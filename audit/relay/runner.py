@@ -203,9 +203,6 @@ class Relay:
 
     async def _seal_loop(self) -> None:
         failures = 0
-        # record() notifies before its transaction commits; after a wake-up the commit is
-        # usually a few milliseconds away, so look again soon before settling back to the poll.
-        eager = 0
         while True:
             try:
                 count = await self._seal_batch()
@@ -219,15 +216,12 @@ class Relay:
                 continue
             if count >= self._batch_size:
                 continue
-            if count:
-                eager = 0
-            timeout = min(0.01, self._poll_interval) if eager else self._poll_interval
-            eager = max(eager - 1, 0)
-            if await self._wakeup.wait(timeout):
+            # The outbox wakes us after its transaction commits (audit.AFTER_COMMIT); the poll
+            # finds what other processes wrote.
+            if await self._wakeup.wait(self._poll_interval):
                 # Linger so that the commits of concurrent requests join one batch: sealing
                 # event by event would pay a transaction's fixed cost for every request.
                 await asyncio.sleep(self._linger)
-                eager = 5
 
     async def _renew_loop(self) -> None:
         interval = self._lease.ttl / 3

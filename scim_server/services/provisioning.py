@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,12 @@ from .context import Caller
 from .targets import group_target, target_for, user_target
 
 __all__ = ["Provisioning", "Result", "Preconditions"]
+
+#: What an update computes from the current resource: its new data, the names of the attributes
+#: that changed, and (for groups) how to apply membership changes, returning (added, removed).
+_Plan = tuple[
+    dict[str, Any], list[str], Callable[[Any], Awaitable[tuple[list[str], list[str]]]] | None
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,36 +325,26 @@ class Provisioning:
         projection: Projection | None = None,
     ) -> Result:
         normalised = normalise(rtype, body)
-        kind = self._kind(rtype)
-        now = utcnow()
-        async with self.db.write() as conn:
-            repo = ResourceRepository(conn, kind, caller.org_id)
-            current = await self._load(repo, id, for_update=True)
-            preconditions.check(current.version)
+
+        def plan(current: Stored) -> _Plan:
             check_immutable(rtype, current.data, normalised.data)
             changed = changed_attributes(rtype, current.data, normalised.data)
-            events: list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]] = []
-            stored = current
-            if changed:
-                stored = await repo.replace(current, normalised.data, now)
-                if rtype.name == "User":
-                    events += self._user_update_events(current.data, stored.data, changed)
-                else:
-                    events.append(("group.updated", (group_target(stored.data),), {"changed": changed}))
-            if rtype.name == "Group" and normalised.members is not None:
-                # PUT replaces membership; a PUT without "members" (Okta's rename) leaves it alone.
+            if rtype.name != "Group" or normalised.members is None:
+                # A group PUT without "members" (Okta's rename) leaves the membership alone.
+                return normalised.data, changed, None
+            wanted_refs = normalised.members
+
+            async def members(conn: Any) -> tuple[list[str], list[str]]:
                 memberships = MembershipRepository(conn, caller.org_id)
-                wanted = await self._resolve_members(conn, caller, normalised.members, id)
+                wanted = await self._resolve_members(conn, caller, wanted_refs, id)
                 existing = await memberships.member_ids(id)
-                wanted_ids = {m for m, _, _ in wanted}
-                removed = await memberships.remove(id, existing - wanted_ids)
+                removed = await memberships.remove(id, existing - {m for m, _, _ in wanted})
                 added = await memberships.add(id, [m for m in wanted if m[0] not in existing])
-                if added or removed:
-                    if stored is current:
-                        stored = await repo.touch(current, now)
-                    events += await self._member_events(conn, caller, stored.data, added, removed)
-            await self._record(conn, caller, events)
-            return await self._result(conn, caller, rtype, stored, projection)
+                return added, removed
+
+            return normalised.data, changed, members
+
+        return await self._update(caller, rtype, id, preconditions, plan, projection)
 
     async def patch(
         self,
@@ -359,33 +355,56 @@ class Provisioning:
         preconditions: Preconditions = Preconditions(),
         projection: Projection | None = None,
     ) -> Result:
-        kind = self._kind(rtype)
+        def plan(current: Stored) -> _Plan:
+            outcome = apply_patch(rtype, current.data, body)
+            changed = [c for c in outcome.changed if c != "members"]
+            changes = outcome.members
+            if changes is None:
+                return outcome.data, changed, None
+
+            async def members(conn: Any) -> tuple[list[str], list[str]]:
+                return await self._apply_member_changes(conn, caller, id, changes)
+
+            return outcome.data, changed, members
+
+        # Without a projection a group's PATCH is answered 204 by the endpoint (RFC 7644 §3.5.2):
+        # its members are not loaded, so a membership change costs the same in a group of ten
+        # or of a hundred thousand.
+        derived = {} if rtype.name == "Group" and projection is None else None
+        return await self._update(caller, rtype, id, preconditions, plan, projection, derived)
+
+    async def _update(
+        self,
+        caller: Caller,
+        rtype: ResourceType,
+        id: str,
+        preconditions: Preconditions,
+        plan: Callable[[Stored], _Plan],
+        projection: Projection | None,
+        derived: Mapping[str, Any] | None = None,
+    ) -> Result:
+        """PUT and PATCH: one transaction that stores what changed and records it."""
         now = utcnow()
         async with self.db.write() as conn:
-            repo = ResourceRepository(conn, kind, caller.org_id)
+            repo = ResourceRepository(conn, self._kind(rtype), caller.org_id)
             current = await self._load(repo, id, for_update=True)
             preconditions.check(current.version)
-            outcome = apply_patch(rtype, current.data, body)
+            data, changed, members = plan(current)
             events: list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]] = []
             stored = current
-            data_changed = [c for c in outcome.changed if c != "members"]
-            if data_changed:
-                stored = await repo.replace(current, outcome.data, now)
+            if changed:
+                stored = await repo.replace(current, data, now)
                 if rtype.name == "User":
-                    events += self._user_update_events(current.data, stored.data, data_changed)
+                    events += self._user_update_events(current.data, stored.data, changed)
                 else:
-                    events.append(("group.updated", (group_target(stored.data),), {"changed": data_changed}))
-            if outcome.members is not None:
-                added, removed = await self._apply_member_changes(conn, caller, id, outcome.members)
+                    events.append(("group.updated", (group_target(stored.data),), {"changed": changed}))
+            if members is not None:
+                added, removed = await members(conn)
                 if added or removed:
                     if stored is current:
                         stored = await repo.touch(current, now)
                     events += await self._member_events(conn, caller, stored.data, added, removed)
             await self._record(conn, caller, events)
-            # Without a projection a group's PATCH is answered 204 by the endpoint (RFC 7644 §3.5.2):
-            # its members are not loaded, so a membership change costs the same in a group of ten
-            # or of a hundred thousand.
-            derived = {} if rtype.name == "Group" and projection is None else None
             return await self._result(conn, caller, rtype, stored, projection, derived)
 
     async def _apply_member_changes(

@@ -12,6 +12,8 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from audit import AFTER_COMMIT
+
 from . import sqlite_driver
 
 __all__ = ["Database", "create_engine"]
@@ -70,6 +72,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+def _run(callbacks: Any) -> None:
+    """After-commit callbacks (``audit.AFTER_COMMIT``): run once the transaction is durable."""
+    for callback in callbacks:
+        callback()
+
+
 class Database:
     """The engine plus the process-wide write gate.
 
@@ -90,8 +98,13 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
         if self._write_gate is None:
-            async with self.engine.begin() as conn:
-                yield conn
+            async with self.engine.connect() as conn:
+                try:
+                    async with conn.begin():
+                        yield conn
+                finally:
+                    callbacks = conn.info.pop(AFTER_COMMIT, ())
+            _run(callbacks)
             return
         async with self._write_gate:
             writer = self._writer
@@ -101,10 +114,13 @@ class Database:
                 async with writer.begin():
                     yield writer
             except BaseException:
+                writer.info.pop(AFTER_COMMIT, None)
                 if writer.invalidated:
                     await writer.close()
                     self._writer = None
                 raise
+            callbacks = writer.info.pop(AFTER_COMMIT, ())
+        _run(callbacks)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
