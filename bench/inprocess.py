@@ -131,50 +131,6 @@ async def run(args: argparse.Namespace, dataset: Dataset) -> None:
         await shutdown()
 
 
-async def compare_inline(args: argparse.Namespace, shipped: Dataset, inline: Dataset) -> None:
-    """The app as shipped and the same app over the inline SQLite driver, in one process,
-    called alternately request by request: the fairest A/B this shared machine allows."""
-    from scim_server.storage import engine as engine_module
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
-    import serve_variant
-
-    settings = Settings.from_env(database_url=shipped.url, log_level=args.log_level)
-    configure(settings)
-    app_a = create_app(settings)
-    original = engine_module.create_async_engine
-    serve_variant.VARIANTS["inline-sqlite"]()  # patches engine creation: only app_b is built under it
-    try:
-        app_b = create_app(Settings.from_env(database_url=inline.url, log_level=args.log_level))
-    finally:
-        engine_module.create_async_engine = original  # type: ignore[assignment]
-    stop_a, stop_b = await _lifespan(app_a), await _lifespan(app_b)
-    try:
-        ops_a, ops_b = operations(app_a, shipped), operations(app_b, inline)
-        for name in ops_a:  # warm
-            for i in range(3):
-                await ops_a[name](i)
-                await ops_b[name](i)
-        rows = []
-        for name in ops_a:
-            n = args.repeat if "page" not in name else max(args.repeat // 10, 5)
-            cpu: dict[str, list[float]] = {"a": [], "b": []}
-            for i in range(n):
-                for key, call in (("a", ops_a[name]), ("b", ops_b[name])):
-                    c0 = time.process_time()
-                    reply = await call(i)
-                    cpu[key].append((time.process_time() - c0) * 1e6)
-                    if reply.status >= 300:
-                        raise RuntimeError(f"{name} -> {reply.status}: {reply.body[:300]!r}")
-            a, b = statistics.median(cpu["a"]), statistics.median(cpu["b"])
-            rows.append([name, _human(a), _human(b), f"{a / b:.2f}×", str(n)])
-        say("CPU per request (median), the two apps called alternately, lower is better")
-        say(table(["operation", "as shipped (aiosqlite)", "inline SQLite driver", "ratio", "n"], rows))
-    finally:
-        await stop_a()
-        await stop_b()
-
-
 async def _profile(call: Callable[[int], Awaitable[Reply]], n: int, sort: str) -> None:
     import aiosqlite.core
 
@@ -205,9 +161,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--profile", default=None, help="an operation name to profile instead of timing all")
     parser.add_argument("--variant", default=None, help="a change from tools/serve_variant.py, applied in-process")
-    parser.add_argument(
-        "--compare-inline", action="store_true", help="as shipped vs the inline SQLite driver, interleaved"
-    )
     parser.add_argument("--log-level", default="warning", help="the server's log level (info logs every request)")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key for --profile (tottime, cumulative)")
     args = parser.parse_args()
@@ -226,14 +179,7 @@ def main() -> None:
     groups = {"big": args.users, "small": 10}
     dataset = build_dataset(args.users, joiners=args.repeat * 2 + 20, groups=groups)
     try:
-        if args.compare_inline:
-            twin = build_dataset(args.users, joiners=args.repeat * 2 + 20, groups=groups)
-            try:
-                asyncio.run(compare_inline(args, dataset, twin))
-            finally:
-                twin.remove()
-        else:
-            asyncio.run(run(args, dataset))
+        asyncio.run(run(args, dataset))
     finally:
         dataset.remove()
 

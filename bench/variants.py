@@ -1,6 +1,6 @@
 """A proposed change to the product against the product as shipped, side by side.
 
-    .venv/bin/python bench/variants.py [--variant inline-sqlite] [--users 100000] [--seconds 8] [--rounds 3]
+    .venv/bin/python bench/variants.py [--variant seal-linger] [--users 100000] [--seconds 8] [--rounds 3]
 
 Two servers over two identical seeded databases: ``scimtrail serve`` as shipped, and the same
 with one change applied at start (``tools/serve_variant.py``). Measured alternately:
@@ -27,7 +27,7 @@ from _seed import user_id, user_name
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", default="inline-sqlite")
+    parser.add_argument("--variant", default="seal-linger")
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)

@@ -4,15 +4,10 @@
 
 Variants:
 
-- ``inline-sqlite``: the SQLite engine gets ``async_creator`` from
-  ``engine_decision/inline_sqlite.py``, so every driver call runs on the event loop's thread
-  instead of a round trip to aiosqlite's thread. Nothing else differs. (The product has its own
-  driver doing this since ``8456fb5``; the variant then only swaps one shim for the other.)
 - ``small-pool``: two pooled SQLite connections (aiosqlite threads) instead of up to fifteen.
 - ``prebuilt-statements``: the three hottest statements (insert a resource, get one by id, a
   user's groups) are module-level statements with ``bindparam`` instead of built per call
   (written against ``7b60651``; ``de871d0`` did this in the product).
-- ``inline+prebuilt``: both.
 - ``seal-linger``: the relay waits 20 ms after a wake-up before sealing, so concurrent requests'
   events are sealed in one transaction.
 
@@ -27,24 +22,7 @@ from pathlib import Path
 from typing import Any
 
 _BENCH = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(_BENCH / "engine_decision"), str(_BENCH.parent)]
-
-
-def _inline_sqlite() -> None:
-    import inline_sqlite
-    from sqlalchemy.engine import make_url
-
-    from scim_server.storage import engine as engine_module
-
-    original = engine_module.create_async_engine
-
-    def patched(url: Any, **kwargs: Any) -> Any:
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-            kwargs["async_creator"] = inline_sqlite.creator_for(parsed.database)
-        return original(url, **kwargs)
-
-    engine_module.create_async_engine = patched  # type: ignore[assignment]
+sys.path[:0] = [str(_BENCH.parent)]
 
 
 def _small_pool() -> None:
@@ -151,16 +129,9 @@ def _seal_linger(linger: float = 0.02) -> None:
     runner.Relay._seal_loop = seal_loop  # type: ignore[method-assign]
 
 
-def _inline_and_prebuilt() -> None:
-    _inline_sqlite()
-    _prebuilt_statements()
-
-
 VARIANTS = {
-    "inline-sqlite": _inline_sqlite,
     "small-pool": _small_pool,
     "prebuilt-statements": _prebuilt_statements,
-    "inline+prebuilt": _inline_and_prebuilt,
     "seal-linger": _seal_linger,
 }
 
