@@ -23,6 +23,7 @@ from .api.scim import scim_routes
 from .api.scim_auth import ScimAuthMiddleware
 from .auth import Authenticator, RateLimiter
 from .logs import configure_logging
+from .metrics import exposition as http_metrics
 from .services import Provisioning
 from .services.credentials import Credentials
 from .secret_key import resolve_secret_key
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def metrics(_: Request) -> Response:
         await audit.refresh_metrics(db)
-        return Response(audit.metrics_exposition(), media_type=audit.METRICS_CONTENT_TYPE)
+        return Response(http_metrics() + audit.metrics_exposition(), media_type=audit.METRICS_CONTENT_TYPE)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

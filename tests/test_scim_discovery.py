@@ -37,3 +37,13 @@ async def test_resource_types_and_schemas(acme: Tenant) -> None:
     username = next(a for a in user["attributes"] if a["name"] == "userName")
     assert username["uniqueness"] == "server" and username["required"] is True and username["caseExact"] is False
     assert (await acme.client.get("/Schemas/urn:nope")).status_code == 404
+
+
+async def test_metrics_expose_request_latency_and_audit_state(acme: Tenant, app_env: object) -> None:
+    import httpx
+
+    await acme.client.get("/Users")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app_env.app), base_url="http://t") as c:  # type: ignore[attr-defined]
+        text = (await c.get("/metrics")).text
+    assert 'scimtrail_http_request_duration_seconds_count{area="scim",method="GET",status="2xx"}' in text
+    assert "scimtrail_audit_outbox_depth" in text

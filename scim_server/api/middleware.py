@@ -11,6 +11,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ulid import ULID
 
+from scim_server.metrics import REQUEST_SECONDS, area_of
 from scim_server.protocol.errors import PayloadTooLarge
 
 __all__ = ["RequestContextMiddleware", "BodySizeLimitMiddleware", "send_error"]
@@ -57,12 +58,14 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            REQUEST_SECONDS.labels(area_of(scope["path"]), scope["method"], f"{status // 100}xx").observe(elapsed)
             _log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
             )
 
 
