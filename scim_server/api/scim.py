@@ -61,7 +61,7 @@ class _Endpoints:
             default_count=self.settings.default_page_size,
             max_count=self.settings.max_page_size,
         )
-        return ScimResponse(await self.service.list(caller, rtype, query))
+        return ScimResponse(await self.service.list_page(caller, rtype, query))
 
     async def search(self, rtype: ResourceType, request: Request) -> Response:
         body = await read_json(request)
@@ -71,7 +71,7 @@ class _Endpoints:
         query = parse_list_query(
             rtype, params, default_count=self.settings.default_page_size, max_count=self.settings.max_page_size
         )
-        return ScimResponse(await self.service.list(self._caller(request), rtype, query))
+        return ScimResponse(await self.service.list_page(self._caller(request), rtype, query))
 
     async def resource(self, rtype: ResourceType, request: Request) -> Response:
         caller = self._caller(request)

@@ -249,7 +249,7 @@ class Provisioning:
         async with self.db.read() as conn:
             return (await self._load(ResourceRepository(conn, self._kind(rtype), caller.org_id), id)).version
 
-    async def list(self, caller: Caller, rtype: ResourceType, query: ListQuery) -> dict[str, Any]:
+    async def list_page(self, caller: Caller, rtype: ResourceType, query: ListQuery) -> dict[str, Any]:
         async with self.db.read() as conn:
             repo = ResourceRepository(conn, self._kind(rtype), caller.org_id)
             offset, after_pk = query.start_index - 1, None
@@ -370,7 +370,7 @@ class Provisioning:
         # Without a projection a group's PATCH is answered 204 by the endpoint (RFC 7644 §3.5.2):
         # its members are not loaded, so a membership change costs the same in a group of ten
         # or of a hundred thousand.
-        derived = {} if rtype.name == "Group" and projection is None else None
+        derived: dict[str, Any] | None = {} if rtype.name == "Group" and projection is None else None
         return await self._update(caller, rtype, id, preconditions, plan, projection, derived)
 
     async def _update(

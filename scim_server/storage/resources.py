@@ -211,7 +211,7 @@ class ResourceRepository:
 
 def _membership_statements() -> dict[str, Any]:
     m, groups = _members, ScimGroup.__table__
-    ids = bindparam("b_ids", expanding=True)
+    ids: Any = bindparam("b_ids", expanding=True)
     groups_of = (
         select(m.c.member_id, groups.c.id, groups.c.display_name)
         .join(groups, groups.c.id == m.c.group_id)
