@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from scim_server.protocol.errors import PreconditionFailed, Uniqueness
+from scim_server.protocol.errors import InvalidValue, PreconditionFailed, Uniqueness
 from scim_server.protocol.filter import Filter
 from scim_server.protocol.schema import AttrRef
 
@@ -35,13 +35,24 @@ class Kind:
     unique_detail: str
 
     def columns(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        value = data[self.name_key]
-        cols: dict[str, Any] = {"external_id": data.get("externalId")}
+        value = _fits(self.name_key, data[self.name_key])
+        cols: dict[str, Any] = {"external_id": _fits("externalId", data.get("externalId"))}
         if self.name == "User":
             cols.update(user_name=value, user_name_norm=value.lower(), active=data.get("active", True) is not False)
         else:
             cols.update(display_name=value, display_name_norm=value.lower())
         return cols
+
+
+#: Longest value of an attribute kept in an indexed column (userName, displayName, externalId,
+#: a member's display); the JSON document itself has no such limit.
+MAX_INDEXED_LENGTH = 512
+
+
+def _fits(attribute: str, value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_INDEXED_LENGTH:
+        raise InvalidValue(f"'{attribute}' is longer than {MAX_INDEXED_LENGTH} characters.")
+    return value
 
 
 USERS = Kind("User", ScimUser.__table__, "userName", "userName is already in use in this organisation.")
@@ -254,7 +265,7 @@ class MembershipRepository:
         if not members:
             return []
         rows = [
-            {"group_id": group_id, "member_id": m, "org_id": self.org_id, "member_type": t, "display": d}
+            {"group_id": group_id, "member_id": m, "org_id": self.org_id, "member_type": t, "display": _fits("members.display", d)}
             for m, t, d in members
         ]
         if len(rows) == 1:
