@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from scim_server.storage import Database, create_engine, upgrade
 from tests.support.postgres import PostgresServer
 
 
@@ -47,6 +48,18 @@ async def _drop_pg_database(admin: str, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A migrated, empty database on each backend, with the product's write path."""
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    database = Database(engine)
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

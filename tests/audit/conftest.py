@@ -1,25 +1,8 @@
-"""Fixtures for the audit tests: a migrated database on each backend, and event helpers."""
+"""Helpers for the audit tests (the migrated `db` fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from audit import Actor, EventDraft, RequestContext, Target
-from scim_server.storage.engine import Database, create_engine
-from scim_server.storage.migrations import upgrade
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    database = Database(engine)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def provisioned(email: str, organization: str = "acme", **metadata: object) -> EventDraft:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 import audit
@@ -14,8 +13,7 @@ from audit.relay.delivery import DeliverySettings, DeliveryStage
 from audit.store import seal_pending
 from audit.streams import SecretBox, StreamService
 from audit.streams.tables import StreamRow
-from scim_server.storage.engine import Database, create_engine
-from scim_server.storage.migrations import upgrade
+from scim_server.storage.engine import Database
 
 SECRET_KEY = "streams-test-server-key"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -31,17 +29,6 @@ FAST = DeliverySettings(
     backoff_cap=0.3,
     disable_after=3600.0,
 )
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    database = Database(engine)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def seed(
