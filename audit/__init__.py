@@ -37,6 +37,7 @@ from .streams import (  # also registers the log-stream tables
 )
 from .streams.service import render as render_stream
 from .relay.delivery import DeliverySettings, DeliveryStage
+from .relay.sinks import DestinationPolicy
 from .transactions import AFTER_COMMIT, Transactions
 from .verification import VerifyReport, verify
 
@@ -52,6 +53,7 @@ __all__ = [
     "ChainHead",
     "DeliverySettings",
     "DeliveryStage",
+    "DestinationPolicy",
     "SecretBox",
     "StreamError",
     "StreamService",

@@ -31,7 +31,7 @@ from .settings import Settings
 from .storage.engine import Database, create_engine
 from .storage.migrations import upgrade
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "stream_destinations"]
 
 _log = structlog.get_logger("scimtrail")
 
@@ -64,7 +64,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     guard = Guard(authenticator, limiter, settings.trusted_proxies)
     secret_key = resolve_secret_key(settings)
-    relay = audit.Relay(db, secret_key=secret_key, stages=[audit.DeliveryStage(db, secret_key=secret_key)])
+    destinations = stream_destinations(settings)
+    relay = audit.Relay(
+        db, secret_key=secret_key, stages=[audit.DeliveryStage(db, secret_key=secret_key, destinations=destinations)]
+    )
 
     scim = Starlette(
         routes=scim_routes(provisioning, settings),
@@ -116,7 +119,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     guard,
                     extra_routes=[
                         Mount("/audit", app=audit.create_audit_app(db, guard.authorize)),
-                        *audit.streams_routes(db, secret_key=secret_key, authorize=guard.authorize, prefix="/streams"),
+                        *audit.streams_routes(
+                            db, secret_key=secret_key, authorize=guard.authorize, prefix="/streams", destinations=destinations
+                        ),
                     ],
                     extra_paths={**audit.audit_openapi_paths("/audit"), **audit.streams_openapi_paths("/streams")},
                 ),
@@ -133,6 +138,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.db = db
     app.state.authenticator = authenticator
     return app
+
+
+def stream_destinations(settings: Settings) -> audit.DestinationPolicy:
+    """Where log streams may send, for the admin API, the CLI and the relay alike."""
+    return audit.DestinationPolicy(
+        allow_private=settings.streams_allow_private_networks, allowed_networks=settings.streams_allowed_networks
+    )
 
 
 def configure(settings: Settings) -> None:

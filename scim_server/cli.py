@@ -243,13 +243,14 @@ def _add_credential_commands(sub: Any) -> None:
 
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
     """The relay as its own process: seals the outbox and delivers log streams while it holds the lease."""
-    from .app import configure
+    from .app import configure, stream_destinations
 
     configure(settings)
     key = resolve_secret_key(settings)
+    destinations = stream_destinations(settings)
 
     async def go(db: Database) -> int:
-        relay = audit.Relay(db, secret_key=key, stages=[audit.DeliveryStage(db, secret_key=key)])
+        relay = audit.Relay(db, secret_key=key, stages=[audit.DeliveryStage(db, secret_key=key, destinations=destinations)])
         try:
             await relay.run()
         finally:
@@ -368,13 +369,16 @@ def _json_arg(text: str | None, what: str) -> Any:
 
 def _stream(args: argparse.Namespace, settings: Settings) -> int:
     """Log-stream management from the command line, through the same service as the admin API."""
+    from .app import stream_destinations
+
     key = resolve_secret_key(settings)
+    destinations = stream_destinations(settings)
 
     async def go(db: Database) -> int:
         async with db.read() as conn:
             if await OrganizationRepository(conn).by_slug(args.org) is None:
                 raise InvalidValue(f"There is no organisation {args.org!r}.")
-        service = audit.StreamService(db, audit.SecretBox(key))
+        service = audit.StreamService(db, audit.SecretBox(key), destinations=destinations)
         caller = audit.Caller(organization=args.org, actor=audit.Actor("operator", "cli"), role="admin")
         command = args.stream_command
         try:

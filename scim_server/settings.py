@@ -52,6 +52,11 @@ class Settings:
     rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 0
     oauth_token_ttl_seconds: int = 3600
+    #: Let log streams send to non-public addresses (loopback, RFC 1918, CGNAT, ULA): a SIEM on
+    #: the internal network. Link-local and cloud metadata addresses stay refused.
+    streams_allow_private_networks: bool = False
+    #: Networks log streams may send to whatever they are, e.g. only the SIEM's subnet.
+    streams_allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -87,6 +92,10 @@ class Settings:
             values["rate_limit_burst"] = int(v)
         if (v := get("OAUTH_TOKEN_TTL_SECONDS")) is not None:
             values["oauth_token_ttl_seconds"] = int(v)
+        if (v := get("STREAMS_ALLOW_PRIVATE_NETWORKS")) is not None:
+            values["streams_allow_private_networks"] = _bool(v)
+        if (v := get("STREAMS_ALLOWED_NETWORKS")) is not None:
+            values["streams_allowed_networks"] = _networks(v)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

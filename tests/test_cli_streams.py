@@ -26,13 +26,18 @@ async def _cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     return process.returncode or 0, out.decode(), err.decode()
 
 
-async def test_create_test_pause_and_delete_a_webhook_stream(tmp_path: Path) -> None:
-    env = {
+def _env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    return {
         **os.environ,
         "SCIMTRAIL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
         "SCIMTRAIL_SECRET_KEY": "cli-streams-test-key",
         "SCIMTRAIL_LOG_LEVEL": "warning",
+        **{f"SCIMTRAIL_{name.upper()}": value for name, value in settings.items()},
     }
+
+
+async def test_create_test_pause_and_delete_a_webhook_stream(tmp_path: Path) -> None:
+    env = _env(tmp_path, streams_allow_private_networks="true")  # the receiver is on 127.0.0.1
     assert (await _cli(env, "org", "create", "acme"))[0] == 0
     receiver = WebhookReceiver(_SECRET)
     async with Served(receiver.app) as served:
@@ -59,3 +64,16 @@ async def test_create_test_pause_and_delete_a_webhook_stream(tmp_path: Path) -> 
 
         assert (await _cli(env, "stream", "delete", "--org", "acme", created["id"]))[0] == 0
         assert json.loads((await _cli(env, "stream", "list", "--org", "acme"))[1]) == []
+
+
+async def test_a_private_destination_is_refused_unless_the_operator_allows_it(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    assert (await _cli(env, "org", "create", "acme"))[0] == 0
+    config = json.dumps({"url": "http://169.254.169.254/latest/meta-data/", "secret": _SECRET})
+    create = ("stream", "create", "--org", "acme", "--type", "webhook", "--name", "siem", "--config", config)
+    code, _, err = await _cli(env, *create)
+    assert code == 2
+    assert err.startswith("error: config.url: destination refused: 169.254.169.254 is a cloud metadata address")
+    code, out, err = await _cli(_env(tmp_path, streams_allowed_networks="169.254.169.254/32"), *create)
+    assert code == 0, err
+    assert json.loads(out)["config"]["url"] == "http://169.254.169.254/latest/meta-data"

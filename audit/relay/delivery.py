@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import orjson
 import structlog
 from sqlalchemy import case, func, insert, select, update
@@ -37,11 +36,11 @@ from ..metrics import DELIVERED_BATCHES, DELIVERED_EVENTS, DELIVERY_FAILURES, DE
 from ..outbox import record
 from ..signals import Signal
 from ..streams.crypto import SecretBox
-from ..streams.model import SealedEventView, Stream, build_sink, now, read_events
+from ..streams.model import SealedEventView, Stream, build_sink, now, read_events, sink_client
 from ..streams.tables import DeadLetterRow, StreamRow
 from ..transactions import Transactions
 from .runner import RelayContext
-from .sinks import Batch, Delivered, Outcome, Rejected, RejectScope, Retry, Sink, get_sink
+from .sinks import Batch, Delivered, DestinationPolicy, Outcome, Rejected, RejectScope, Retry, Sink, get_sink
 
 __all__ = ["DeliverySettings", "DeliveryStage"]
 
@@ -106,12 +105,13 @@ class DeliveryStage:
         *,
         secret_key: str | bytes,
         settings: DeliverySettings | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        destinations: DestinationPolicy | None = None,
     ) -> None:
         self._transactions = transactions
         self._box = SecretBox(secret_key)
         self.settings = settings or DeliverySettings()
-        self._transport = transport
+        #: Where streams may send, judged at every connection (default: public addresses only).
+        self._destinations = destinations or DestinationPolicy()
         self._workers: dict[str, _Worker] = {}
         self._stopping = asyncio.Event()
 
@@ -160,7 +160,7 @@ class DeliveryStage:
         return delivered
 
     def _worker(self, stream_id: str) -> _Worker:
-        return _Worker(stream_id, self._transactions, self._box, self.settings, self._transport)
+        return _Worker(stream_id, self._transactions, self._box, self.settings, self._destinations)
 
     async def _deliverable(self) -> list[Stream]:
         async with self._transactions.read() as conn:
@@ -202,21 +202,20 @@ class _Worker:
         transactions: Transactions,
         box: SecretBox,
         settings: DeliverySettings,
-        transport: httpx.AsyncBaseTransport | None,
+        destinations: DestinationPolicy,
     ) -> None:
         self.stream_id = stream_id
         self._transactions = transactions
         self._box = box
         self._settings = settings
+        self._destinations = destinations
         self.version = 0
         #: Set when events were sealed: ends an idle wait, never a backoff.
         self.wakeup = asyncio.Event()
         #: Set when the stream was changed (config, replay, resume): ends any wait.
         self.changed = asyncio.Event()
         # A client per stream: a receiver that hangs holds only its own stream's connections.
-        self._client = httpx.AsyncClient(
-            timeout=settings.request_timeout, transport=transport, headers={"user-agent": "scimtrail-relay"}
-        )
+        self._client = sink_client(destinations, settings.request_timeout, headers={"user-agent": "scimtrail-relay"})
         self._sink: Sink | None = None
         self._task: asyncio.Task[None] | None = None
         #: The batch being sent, and the cursor it was read after; kept across retries so a
@@ -322,7 +321,7 @@ class _Worker:
         if self._sink is None or self.version != stream.version:
             if self._sink is not None:
                 await self._sink.aclose()
-            self._sink = build_sink(stream, self._box, self._client)
+            self._sink = build_sink(stream, self._box, self._client, self._destinations)
             self.version = stream.version
         batch, cursor = self._pending
         # A full batch means a backlog: read the next one while this one is on the wire.

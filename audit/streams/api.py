@@ -19,7 +19,7 @@ from starlette.schemas import SchemaGenerator
 
 from audit.access import Authorize, Caller
 from audit.events import RequestContext
-from audit.relay.sinks import Delivered, Rejected, Retry
+from audit.relay.sinks import Delivered, DestinationPolicy, Rejected, Retry
 from audit.transactions import Transactions
 
 from .crypto import SecretBox
@@ -94,7 +94,7 @@ async def create_stream(request: Request, caller: Caller, service: StreamService
     summary: 'Create a log stream from {"type", "name", "config", "filter"?, "format"?}'
     responses:
       '201': {description: 'The stream; secret config fields are never returned'}
-      '400': {description: 'Invalid type, name, config, filter or format'}
+      '400': {description: 'Invalid type, name, config, filter or format, or a destination on a network streams may not reach'}
       '409': {description: 'A stream with this name exists'}
     """
     return JSONResponse(render(await service.create(caller, await _json(request))), status_code=201)
@@ -196,6 +196,7 @@ def streams_routes(
     authorize: Authorize,
     prefix: str = "/api/v1/streams",
     request_timeout: float = 15.0,
+    destinations: DestinationPolicy | None = None,
 ) -> list[BaseRoute]:
     """The streams admin endpoints under ``prefix``, to add to the host's own route table.
 
@@ -203,8 +204,12 @@ def streams_routes(
     where a ``Mount`` would first redirect it to ``/api/v1/streams/``.
     ``secret_key`` (the server's ``SCIMTRAIL_SECRET_KEY``) keys the encryption of stream
     secrets at rest; the relay's :class:`~audit.relay.delivery.DeliveryStage` needs the same.
+    ``destinations`` says where streams may send (default: public addresses only); a stream
+    whose URL or host it refuses is a 400 ``invalid_config`` naming the field.
     """
-    service = StreamService(transactions, SecretBox(secret_key), request_timeout=request_timeout)
+    service = StreamService(
+        transactions, SecretBox(secret_key), request_timeout=request_timeout, destinations=destinations
+    )
     prefix = prefix.rstrip("/")
 
     def route(path: str, endpoint: Endpoint, method: str) -> Route:
@@ -262,9 +267,15 @@ def create_streams_app(
     secret_key: str | bytes,
     authorize: Authorize,
     request_timeout: float = 15.0,
+    destinations: DestinationPolicy | None = None,
 ) -> Starlette:
     """The streams admin endpoints as an app of their own, to ``Mount`` at ``/api/v1/streams``."""
     routes = streams_routes(
-        transactions, secret_key=secret_key, authorize=authorize, prefix="", request_timeout=request_timeout
+        transactions,
+        secret_key=secret_key,
+        authorize=authorize,
+        prefix="",
+        request_timeout=request_timeout,
+        destinations=destinations,
     )
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from audit.chain import with_hash
 from audit.events import CATALOGUE, format_timestamp
 from audit.formats import get_encoder
-from audit.relay.sinks import Sink, SinkConfigError, SinkContext, get_sink
+from audit.relay.sinks import DestinationPolicy, Sink, SinkConfigError, SinkContext, get_sink
 from audit.tables import AuditEventRow
 
 from .crypto import SecretBox
@@ -27,6 +27,7 @@ __all__ = [
     "SealedEventView",
     "Stream",
     "build_sink",
+    "sink_client",
     "dead_letter_count",
     "lag",
     "now",
@@ -124,12 +125,21 @@ class Stream:
         return self.state in ("active", "failing")
 
 
-def build_sink(stream: Stream, box: SecretBox, client: httpx.AsyncClient) -> Sink:
-    """The stream's sink, with its secrets opened, ready to send."""
+def sink_client(destinations: DestinationPolicy, timeout: float, **options: Any) -> httpx.AsyncClient:
+    """An HTTP client for sinks: every connection it opens goes to an address ``destinations`` allows."""
+    return httpx.AsyncClient(timeout=timeout, transport=destinations.transport(), **options)
+
+
+def build_sink(stream: Stream, box: SecretBox, client: httpx.AsyncClient, destinations: DestinationPolicy) -> Sink:
+    """The stream's sink, with its secrets opened, ready to send.
+
+    ``client`` comes from :func:`sink_client` with the same ``destinations``, which also bind
+    the sinks that open their own connections.
+    """
     sink_type = get_sink(stream.type)
     config = {**stream.config, **box.open(stream.id, stream.secrets)}
     timeout = client.timeout.read or 15.0
-    context = SinkContext(stream.id, stream.organization, get_encoder(stream.format), client, timeout)
+    context = SinkContext(stream.id, stream.organization, get_encoder(stream.format), client, timeout, destinations)
     return sink_type(config, context)
 
 

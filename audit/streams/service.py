@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,11 +22,11 @@ from audit.access import Caller
 from audit.events import EventDraft, Target, format_timestamp
 from audit.formats import FORMATS
 from audit.outbox import record
-from audit.relay.sinks import Batch, Outcome, SinkConfigError, get_sink
+from audit.relay.sinks import Batch, DestinationPolicy, DestinationRefused, Outcome, SinkConfigError, destination_host, get_sink
 from audit.transactions import Transactions
 
 from .crypto import SecretBox
-from .model import Stream, build_sink, dead_letter_count, lag, now, parse_filter, split_secrets
+from .model import Stream, build_sink, dead_letter_count, lag, now, parse_filter, sink_client, split_secrets
 from .tables import DeadLetterRow, StreamRow
 
 __all__ = ["StreamError", "StreamService", "render"]
@@ -102,13 +101,21 @@ def _check_format(value: Any) -> str:
     return str(value)
 
 
-def _validated(type_name: str, config: Any) -> dict[str, Any]:
+def _validated(type_name: str, config: Any, destinations: DestinationPolicy) -> dict[str, Any]:
+    """The sink's checked config, its destinations allowed by the policy; 400 ``invalid_config`` if not."""
     if not isinstance(config, Mapping):
         raise _invalid("config must be an object")
+    sink = get_sink(type_name)
     try:
-        return get_sink(type_name).validate(config)
+        checked = sink.validate(config)
     except SinkConfigError as exc:
         raise StreamError(400, "invalid_config", str(exc)) from None
+    for name in sorted(sink.destination_fields & checked.keys()):
+        try:
+            destinations.check_host(destination_host(str(checked[name])))
+        except DestinationRefused as exc:
+            raise StreamError(400, "invalid_config", f"config.{name}: {exc}") from None
+    return checked
 
 
 class StreamService:
@@ -118,12 +125,13 @@ class StreamService:
         box: SecretBox,
         *,
         request_timeout: float = 15.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        destinations: DestinationPolicy | None = None,
     ) -> None:
         self._transactions = transactions
         self._box = box
         self._request_timeout = request_timeout
-        self._transport = transport
+        #: Where streams may send: checked when configured, and again at every connection.
+        self._destinations = destinations or DestinationPolicy()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -190,7 +198,7 @@ class StreamService:
         name = _check_name(body.get("name"))
         fmt = _check_format(body.get("format", "native"))
         flt = self._filter(body.get("filter"))
-        public, secrets = split_secrets(type_name, _validated(type_name, body.get("config")))
+        public, secrets = split_secrets(type_name, _validated(type_name, body.get("config"), self._destinations))
         stream_id = f"ls_{ULID()}"
         moment = now()
         row = {
@@ -243,7 +251,7 @@ class StreamService:
                 current = {**stream.config, **self._box.open(stream.id, stream.secrets)}
                 # A field set to null is removed (falls back to its default); others replace.
                 merged = {k: v for k, v in {**current, **patch}.items() if v is not None}
-                public, secrets = split_secrets(stream.type, _validated(stream.type, merged))
+                public, secrets = split_secrets(stream.type, _validated(stream.type, merged, self._destinations))
                 values["config"] = public
                 values["secrets"] = self._box.seal(stream.id, secrets)
                 changed.extend(f"config.{k}" for k in sorted(patch))
@@ -320,8 +328,8 @@ class StreamService:
             "prev_hash": "0" * 64,
             "hash": "0" * 64,
         }
-        async with httpx.AsyncClient(timeout=self._request_timeout, transport=self._transport) as client:
-            sink = build_sink(stream, self._box, client)
+        async with sink_client(self._destinations, self._request_timeout) as client:
+            sink = build_sink(stream, self._box, client, self._destinations)
             try:
                 return await sink.send(Batch(stream.id, stream.organization, [event], test_id=test_id))
             finally:

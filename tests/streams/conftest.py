@@ -10,6 +10,7 @@ from sqlalchemy import select
 import audit
 from audit.access import Caller
 from audit.relay.delivery import DeliverySettings, DeliveryStage
+from audit.relay.sinks import DestinationPolicy
 from audit.store import seal_pending
 from audit.streams import SecretBox, StreamService
 from audit.streams.tables import StreamRow
@@ -18,6 +19,8 @@ from scim_server.storage.engine import Database
 SECRET_KEY = "streams-test-server-key"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ADMIN = Caller("acme", audit.Actor("admin", "ada@acme.example"), "admin")
+#: The test receivers listen on 127.0.0.1, which the default policy refuses: tests opt in.
+LOCAL = DestinationPolicy(allow_private=True)
 
 #: Quick enough for tests: retries within tenths of a second, a short request timeout.
 FAST = DeliverySettings(
@@ -53,8 +56,8 @@ async def seed(
             pass
 
 
-def service(db: Database) -> StreamService:
-    return StreamService(db, SecretBox(SECRET_KEY), request_timeout=FAST.request_timeout)
+def service(db: Database, destinations: DestinationPolicy = LOCAL) -> StreamService:
+    return StreamService(db, SecretBox(SECRET_KEY), request_timeout=FAST.request_timeout, destinations=destinations)
 
 
 async def create_stream(db: Database, type_name: str, config: dict[str, Any], **fields: Any) -> str:
@@ -69,5 +72,5 @@ async def stream_row(db: Database, stream_id: str) -> Any:
         return (await conn.execute(select(StreamRow.__table__).where(StreamRow.__table__.c.id == stream_id))).one()
 
 
-def stage(db: Database, settings: DeliverySettings = FAST) -> DeliveryStage:
-    return DeliveryStage(db, secret_key=SECRET_KEY, settings=settings)
+def stage(db: Database, settings: DeliverySettings = FAST, destinations: DestinationPolicy = LOCAL) -> DeliveryStage:
+    return DeliveryStage(db, secret_key=SECRET_KEY, settings=settings, destinations=destinations)

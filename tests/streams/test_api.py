@@ -23,7 +23,7 @@ from audit.tables import AuditEventRow, OutboxRow
 from scim_server.storage.engine import Database
 from tests.support.receivers import Fault, Served, WebhookReceiver
 
-from .conftest import SECRET_KEY, WEBHOOK_SECRET, seed, stage
+from .conftest import LOCAL, SECRET_KEY, WEBHOOK_SECRET, seed, stage
 
 AUDITOR = {"x-test-role": "auditor"}
 
@@ -38,7 +38,7 @@ async def _authorize(request: Request) -> Caller | None:
 
 @pytest.fixture
 async def api(db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    streams = create_streams_app(db, secret_key=SECRET_KEY, authorize=_authorize, request_timeout=1.0)
+    streams = create_streams_app(db, secret_key=SECRET_KEY, authorize=_authorize, request_timeout=1.0, destinations=LOCAL)
     host = Starlette(routes=[Mount("/api/v1/streams", app=streams)])
     transport = httpx.ASGITransport(app=host)
     async with httpx.AsyncClient(transport=transport, base_url="http://test", headers={"x-test-role": "admin"}) as client:

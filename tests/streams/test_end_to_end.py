@@ -25,7 +25,7 @@ async def test_scim_changes_stream_out_while_a_slow_stream_waits(tmp_path: Path)
     healthy, slow = WebhookReceiver(WEBHOOK_SECRET), WebhookReceiver(WEBHOOK_SECRET)
     slow.fail_next(*[Fault(0, delay=3.0)] * 100)
     server = LiveServer(
-        f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}", extra_env={"SCIMTRAIL_SECRET_KEY": "e2e-secret-key"}
+        f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}", extra_env={"SCIMTRAIL_SECRET_KEY": "e2e-secret-key", "SCIMTRAIL_STREAMS_ALLOW_PRIVATE_NETWORKS": "true"},
     )
     async with Served(healthy.app) as healthy_server, Served(slow.app) as slow_server:
         scim_token = server.create_org("acme")

@@ -54,13 +54,15 @@ _RELAY_SCRIPT = textwrap.dedent(
     import asyncio, sys
     sys.path.insert(0, {root!r})
     from audit.relay.delivery import DeliverySettings, DeliveryStage
+    from audit.relay.sinks import DestinationPolicy
     from scim_server.storage.engine import Database, create_engine
 
     async def main():
         db = Database(create_engine({url!r}))
         settings = DeliverySettings(batch_size=10, poll_interval=0.05, refresh_interval=0.1,
                                     request_timeout=5, backoff_base=0.05, backoff_cap=0.2)
-        await DeliveryStage(db, secret_key={key!r}, settings=settings).run()
+        await DeliveryStage(db, secret_key={key!r}, settings=settings,
+                            destinations=DestinationPolicy(allow_private=True)).run()
 
     asyncio.run(main())
     """

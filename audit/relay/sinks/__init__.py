@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ._base import Batch, Delivered, Outcome, Rejected, RejectScope, Retry, Sink, SinkConfigError, SinkContext
+from ._destinations import DestinationPolicy, DestinationRefused, destination_host
 from .datadog import DatadogSink
 from .s3 import S3Sink
 from .splunk_hec import SplunkHecSink
@@ -14,6 +15,8 @@ from .webhook import WebhookSink
 __all__ = [
     "Batch",
     "Delivered",
+    "DestinationPolicy",
+    "DestinationRefused",
     "Outcome",
     "RejectScope",
     "Rejected",
@@ -22,6 +25,7 @@ __all__ = [
     "Sink",
     "SinkConfigError",
     "SinkContext",
+    "destination_host",
     "get_sink",
     "register",
 ]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import httpx
 
 from audit.formats import Encoder
+
+from ._destinations import DestinationPolicy
 
 __all__ = [
     "Batch",
@@ -96,6 +98,8 @@ class SinkContext:
     client: httpx.AsyncClient
     #: For sinks that open their own connections (syslog): connect and write timeout, seconds.
     timeout: float = 15.0
+    #: Which addresses the sink may connect to; ``client`` must apply the same policy.
+    destinations: DestinationPolicy = field(default_factory=DestinationPolicy)
 
 
 class Sink(Protocol):
@@ -106,6 +110,9 @@ class Sink(Protocol):
     secret_fields: ClassVar[frozenset[str]]
     #: The most events one :meth:`send` should be handed.
     max_batch_events: ClassVar[int]
+    #: Config fields naming where the sink connects (a URL or a host), checked against the
+    #: server's :class:`~audit.relay.sinks.DestinationPolicy` when a stream is configured.
+    destination_fields: ClassVar[frozenset[str]]
 
     @classmethod
     def validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:

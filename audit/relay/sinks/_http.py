@@ -7,7 +7,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from ._base import Retry
+from ._base import Rejected, RejectScope, Retry
+from ._destinations import DestinationRefused
 
 __all__ = ["RETRYABLE_STATUSES", "request", "retry_after"]
 
@@ -34,10 +35,16 @@ def retry_after(response: httpx.Response) -> float | None:
 
 async def request(
     client: httpx.AsyncClient, method: str, url: str, *, content: bytes, headers: dict[str, str]
-) -> httpx.Response | Retry:
-    """Send one request without following redirects; a network failure or timeout is a Retry."""
+) -> httpx.Response | Retry | Rejected:
+    """Send one request without following redirects; a network failure or timeout is a Retry.
+
+    A destination the client's :class:`~audit.relay.sinks.DestinationPolicy` refuses is a
+    Rejected for the stream: nothing was sent, and nothing will be until its config or DNS changes.
+    """
     try:
         return await client.request(method, url, content=content, headers=headers, follow_redirects=False)
+    except DestinationRefused as exc:
+        return Rejected(str(exc), RejectScope.STREAM)
     except httpx.TimeoutException:
         return Retry("receiver timed out")
     except httpx.TransportError as exc:

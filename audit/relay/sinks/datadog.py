@@ -31,6 +31,7 @@ class DatadogSink:
     type_name: ClassVar[str] = "datadog"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"api_key"})
     max_batch_events: ClassVar[int] = MAX_ITEMS
+    destination_fields: ClassVar[frozenset[str]] = frozenset({"url"})
 
     @classmethod
     def validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,7 +97,7 @@ class DatadogSink:
     async def _post(self, items: Sequence[bytes]) -> Outcome:
         body = gzip.compress(b"[" + b",".join(items) + b"]", compresslevel=6)
         response = await request(self._context.client, "POST", self._url, content=body, headers=self._headers)
-        if isinstance(response, Retry):
+        if isinstance(response, Retry | Rejected):
             return response
         status = response.status_code
         if status == 202 or 200 <= status < 300:

@@ -41,6 +41,7 @@ class S3Sink:
     type_name: ClassVar[str] = "s3"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"access_key_id", "secret_access_key", "session_token"})
     max_batch_events: ClassVar[int] = 10_000
+    destination_fields: ClassVar[frozenset[str]] = frozenset({"endpoint_url"})
 
     @classmethod
     def validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,7 +107,7 @@ class S3Sink:
             now=datetime.now(UTC),
         )
         response = await request(self._context.client, "PUT", url, content=body, headers=headers)
-        if isinstance(response, Retry):
+        if isinstance(response, Retry | Rejected):
             return response
         status = response.status_code
         if 200 <= status < 300 or status == 412:

@@ -34,6 +34,7 @@ class SplunkHecSink:
     type_name: ClassVar[str] = "splunk_hec"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"token"})
     max_batch_events: ClassVar[int] = 1000
+    destination_fields: ClassVar[frozenset[str]] = frozenset({"url"})
 
     @classmethod
     def validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,7 +88,7 @@ class SplunkHecSink:
         body = b"\n".join(self._envelope(event) for event in batch.events)
         url = f"{self._base}/services/collector/event"
         response = await request(self._context.client, "POST", url, content=body, headers=self._headers)
-        if isinstance(response, Retry):
+        if isinstance(response, Retry | Rejected):
             return response
         code, text = _hec_answer(response.content)
         reason = f"HEC answered {response.status_code} code {code}: {text}"
@@ -113,6 +114,8 @@ class SplunkHecSink:
         pause = 0.05
         while True:
             response = await request(self._context.client, "POST", url, content=body, headers=self._headers)
+            if isinstance(response, Rejected):
+                return response
             if not isinstance(response, Retry) and response.status_code == 200:
                 acks = orjson.loads(response.content).get("acks") or {}
                 if acks.get(str(ack_id)) is True:

@@ -23,6 +23,7 @@ import orjson
 
 from ._base import Batch, Delivered, Outcome, Rejected, RejectScope, Retry, SinkConfigError, SinkContext
 from ._config import check_known, optional_number, optional_str, required_str
+from ._destinations import DestinationRefused
 
 __all__ = ["SyslogSink", "format_message"]
 
@@ -69,6 +70,7 @@ class SyslogSink:
     type_name: ClassVar[str] = "syslog"
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     max_batch_events: ClassVar[int] = 1000
+    destination_fields: ClassVar[frozenset[str]] = frozenset({"host"})
 
     @classmethod
     def validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,13 +119,14 @@ class SyslogSink:
         return b"".join(frames)
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        host = self._config["host"]
-        return await asyncio.wait_for(
-            asyncio.open_connection(
-                host, self._config["port"], ssl=self._tls, server_hostname=self._config.get("server_name", host)
-            ),
-            self._context.timeout,
-        )
+        """TLS to an address the destination policy judged; the certificate is checked against the name."""
+        host, port = self._config["host"], self._config["port"]
+
+        async def attempt(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            server_name = self._config.get("server_name", host)
+            return await asyncio.open_connection(address, port, ssl=self._tls, server_hostname=server_name)
+
+        return await asyncio.wait_for(self._context.destinations.connect(host, port, attempt), self._context.timeout)
 
     async def send(self, batch: Batch) -> Outcome:
         frames = payload = self._frames(batch)
@@ -135,6 +138,8 @@ class SyslogSink:
         if self._connection is None:
             try:
                 self._connection = await self._connect()
+            except DestinationRefused as exc:
+                return Rejected(str(exc), RejectScope.STREAM)
             except ssl.SSLCertVerificationError as exc:
                 return Rejected(f"syslog server certificate not trusted: {exc.verify_message}", RejectScope.STREAM)
             except (OSError, TimeoutError, ssl.SSLError) as exc:

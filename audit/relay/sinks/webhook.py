@@ -49,6 +49,7 @@ class WebhookSink:
     type_name: ClassVar[str] = "webhook"
     secret_fields: ClassVar[frozenset[str]] = frozenset({"secret", "previous_secret", "authorization"})
     max_batch_events: ClassVar[int] = 1000
+    destination_fields: ClassVar[frozenset[str]] = frozenset({"url"})
 
     @classmethod
     def validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,7 +90,7 @@ class WebhookSink:
         if self._authorization:
             headers["authorization"] = self._authorization
         response = await request(self._context.client, "POST", self._url, content=body, headers=headers)
-        if isinstance(response, Retry):
+        if isinstance(response, Retry | Rejected):
             return response
         status = response.status_code
         if 200 <= status < 300:
