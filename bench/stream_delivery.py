@@ -28,6 +28,9 @@ from audit.access import Caller  # noqa: E402
 from audit.relay.delivery import DeliverySettings, DeliveryStage  # noqa: E402
 from audit.store import seal_pending  # noqa: E402
 from audit.streams import SecretBox, StreamService  # noqa: E402
+
+#: The receiver runs on 127.0.0.1, which streams may reach only when allowed.
+LOCAL = audit.DestinationPolicy(allow_private=True)
 from scim_server.storage.engine import Database, create_engine  # noqa: E402
 from scim_server.storage.migrations import upgrade  # noqa: E402
 
@@ -85,7 +88,7 @@ async def main(events: int, batch: int) -> None:
         db = Database(engine)
         try:
             caller = Caller("bench", audit.Actor("admin", "bench@bench.example"), "admin")
-            status = await StreamService(db, SecretBox(KEY)).create(
+            status = await StreamService(db, SecretBox(KEY), destinations=LOCAL).create(
                 caller, {"type": "webhook", "name": "bench", "config": {"url": f"http://127.0.0.1:{port}/hook", "secret": WHSEC}}
             )
             started = time.perf_counter()
@@ -98,7 +101,9 @@ async def main(events: int, batch: int) -> None:
                     break
                 except httpx.HTTPError:
                     await asyncio.sleep(0.05)
-            stage = DeliveryStage(db, secret_key=KEY, settings=DeliverySettings(batch_size=batch, poll_interval=0.01))
+            stage = DeliveryStage(
+                db, secret_key=KEY, settings=DeliverySettings(batch_size=batch, poll_interval=0.01), destinations=LOCAL
+            )
             started, cpu_started = time.perf_counter(), time.process_time()
             delivered = await stage.run_once()
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started

@@ -28,6 +28,9 @@ from audit.access import Caller  # noqa: E402
 from audit.relay import Relay  # noqa: E402
 from audit.relay.delivery import DeliverySettings, DeliveryStage  # noqa: E402
 from audit.streams import SecretBox, StreamService  # noqa: E402
+
+#: The receiver runs on 127.0.0.1, which streams may reach only when allowed.
+LOCAL = audit.DestinationPolicy(allow_private=True)
 from scim_server.storage.engine import Database, create_engine  # noqa: E402
 from scim_server.storage.migrations import upgrade  # noqa: E402
 
@@ -89,7 +92,7 @@ async def main(rate: float, seconds: float, writers: int, linger: float, without
         relay: Relay | None = None
         try:
             caller = Caller("bench", audit.Actor("admin", "bench@bench.example"), "admin")
-            await StreamService(db, SecretBox(KEY)).create(
+            await StreamService(db, SecretBox(KEY), destinations=LOCAL).create(
                 caller, {"type": "webhook", "name": "bench", "config": {"url": f"http://127.0.0.1:{port}/hook", "secret": WHSEC}}
             )
             for _ in range(100):
@@ -98,7 +101,7 @@ async def main(rate: float, seconds: float, writers: int, linger: float, without
                     break
                 except httpx.HTTPError:
                     await asyncio.sleep(0.05)
-            stage = DeliveryStage(db, secret_key=KEY, settings=DeliverySettings(linger=linger))
+            stage = DeliveryStage(db, secret_key=KEY, settings=DeliverySettings(linger=linger), destinations=LOCAL)
             relay = Relay(db, secret_key=KEY, stages=[] if without_delivery else [stage])
             await relay.start()
             counters = [[0] for _ in range(writers)]
