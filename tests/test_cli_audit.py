@@ -6,8 +6,6 @@ import csv
 import io
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,15 +16,8 @@ from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.slow
 
-_BIN = Path(sys.executable).parent / "scimtrail"
-
-
-def _cli(server: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(_BIN), *args], env=server.env, capture_output=True, text=True, timeout=120)
-
-
 def _provisioned(server: LiveServer) -> list[dict[str, object]]:
-    done = _cli(server, "audit", "export", "--org", "acme", "--format", "ndjson", "--action", "user.provisioned")
+    done = server.run("audit", "export", "--org", "acme", "--format", "ndjson", "--action", "user.provisioned")
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
@@ -47,12 +38,12 @@ def test_export_and_verify_and_tamper_detection(tmp_path: Path) -> None:
     assert sorted(e["targets"][0]["name"] for e in events) == [f"u{i}@acme.example" for i in range(5)]  # type: ignore[index]
 
     out = tmp_path / "audit.csv"
-    done = _cli(server, "audit", "export", "--org", "acme", "--format", "csv", "--output", str(out))
+    done = server.run("audit", "export", "--org", "acme", "--format", "csv", "--output", str(out))
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert sum(r["action"] == "user.provisioned" for r in rows) == 5
 
-    ok = _cli(server, "audit", "verify", "--org", "acme")
+    ok = server.run("audit", "verify", "--org", "acme")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("ok: acme:")
 
@@ -67,6 +58,6 @@ def test_export_and_verify_and_tamper_detection(tmp_path: Path) -> None:
             "WHERE organization='acme' AND sequence=?",
             (target,),
         )
-    broken = _cli(server, "audit", "verify", "--org", "acme")
+    broken = server.run("audit", "verify", "--org", "acme")
     assert broken.returncode == 1
     assert f"first broken sequence {target}" in broken.stderr

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ import pytest
 
 from tests.support.replay import (
     FixtureError,
-    LiveServer,
     ReplayFailure,
     Replayer,
     discover_fixtures,
@@ -28,30 +27,29 @@ from tests.support.replay import (
     match,
     resolve,
 )
+from tests.support.server import LiveServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES_DIR = ROOT / "idp-fixtures"
 QUIRKS_DOC = ROOT / "README.md"
 QUIRKS_HEADING = "### IdP quirks"
 FIXTURES = discover_fixtures(FIXTURES_DIR)
+ORG = "idp-replay"
 
 
 @pytest.fixture
-async def live_server(database_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]:
-    server = LiveServer(database_url=database_url, log_path=tmp_path / "server.log")
-    server.start()
-    try:
+def live_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    with LiveServer(database_url, log_path=tmp_path / "server.log") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fixture_path", FIXTURES, ids=[f"{p.parent.name}/{p.stem}" for p in FIXTURES])
 async def test_idp_sequence_replays_cleanly(fixture_path: Path, live_server: LiveServer) -> None:
     fixture = load_fixture(fixture_path)
+    token = live_server.create_org(ORG)
     async with httpx.AsyncClient(timeout=60) as client:
-        failures = await Replayer(client, live_server.scim_base, live_server.token).replay(fixture)
+        failures = await Replayer(client, live_server.base_url, token).replay(fixture)
     if failures:
         raise ReplayFailure(failures, live_server.log_tail())
 
@@ -59,41 +57,38 @@ async def test_idp_sequence_replays_cleanly(fixture_path: Path, live_server: Liv
 @pytest.mark.slow
 async def test_entra_provisioning_with_oauth_client_credentials(live_server: LiveServer) -> None:
     """Entra's other authentication method: an access token from our client-credentials endpoint."""
-    token = live_server.oauth_access_token("entra-prod")
+    live_server.create_org(ORG)
+    token = live_server.oauth_access_token(ORG, "entra-prod")
     assert not token.startswith("scim_")
     fixture = load_fixture(FIXTURES_DIR / "entra" / "02-provision-user.json")
     async with httpx.AsyncClient(timeout=60) as client:
-        failures = await Replayer(client, live_server.scim_base, token).replay(fixture)
+        failures = await Replayer(client, live_server.base_url, token).replay(fixture)
     if failures:
         raise ReplayFailure(failures, live_server.log_tail())
 
 
 @pytest.mark.slow
-async def test_okta_provisioning_is_audited_as_okta(database_url: str, tmp_path: Path) -> None:
+async def test_okta_provisioning_is_audited_as_okta(live_server: LiveServer) -> None:
     """The audit trail names the Okta connection's token and Okta's User-Agent, and nothing private."""
-    server = LiveServer(database_url=database_url, log_path=tmp_path / "server.log", token_label="okta-prod")
-    server.start()
-    try:
-        fixture = load_fixture(FIXTURES_DIR / "okta" / "03-assign-user.json")
-        async with httpx.AsyncClient(timeout=60) as client:
-            failures = await Replayer(client, server.scim_base, server.token).replay(fixture)
-            if failures:
-                raise ReplayFailure(failures, server.log_tail())
-            key = server.admin_key("auditor@acme.example", role="auditor")
-            events: list[dict[str, Any]] = []
-            for _ in range(100):  # the relay seals within a fraction of a second
-                answer = await client.get(
-                    f"{server.origin}/api/v1/audit/events",
-                    params={"action": "user.provisioned"},
-                    headers={"Authorization": f"Bearer {key}"},
-                )
-                assert answer.status_code == 200, answer.text
-                events = answer.json()["data"]
-                if len(events) >= 2:
-                    break
-                await asyncio.sleep(0.1)
-    finally:
-        server.stop()
+    token = live_server.create_org(ORG, token_label="okta-prod")
+    fixture = load_fixture(FIXTURES_DIR / "okta" / "03-assign-user.json")
+    async with httpx.AsyncClient(timeout=60) as client:
+        failures = await Replayer(client, live_server.base_url, token).replay(fixture)
+        if failures:
+            raise ReplayFailure(failures, live_server.log_tail())
+        key = live_server.admin_key(ORG, "auditor@acme.example", role="auditor")
+        events: list[dict[str, Any]] = []
+        for _ in range(100):  # the relay seals within a fraction of a second
+            answer = await client.get(
+                f"{live_server.origin}/api/v1/audit/events",
+                params={"action": "user.provisioned"},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            assert answer.status_code == 200, answer.text
+            events = answer.json()["data"]
+            if len(events) >= 2:
+                break
+            await asyncio.sleep(0.1)
 
     # Two users created; the refused duplicates left no trace as provisioning.
     assert sorted(e["targets"][0]["name"] for e in events) == ["test.user@okta.local", "zoë.müller@okta.local"]

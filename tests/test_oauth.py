@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +16,7 @@ from scim_server.settings import Settings
 from scim_server.storage.engine import Database, create_engine
 from scim_server.storage.migrations import upgrade
 from tests.support.credentials import api_client, events
-from tests.support.server import LiveServer, scimtrail
+from tests.support.server import LiveServer
 
 USER = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "ada@acme.example"}
 
@@ -54,12 +53,9 @@ async def live(database_url: str) -> AsyncIterator[Live]:
         await db.dispose()
     server = LiveServer(database_url)
     # The first admin is bootstrapped the way an operator would: from the command line.
-    out = scimtrail("admin", "create", "--org", "acme", "--email", "ops@acme.example", "--role", "admin",
-                    env=server.env)
-    key = re.search(r"(sk_[0-9a-f]{12}_\S+)", out)
-    assert key, out
+    key = server.admin_key("acme", "ops@acme.example")
     with server:
-        live = Live(server, key.group(1))
+        live = Live(server, key)
         try:
             yield live
         finally:

@@ -8,15 +8,10 @@ does not exist, sequences are gap-free, and ``verify`` passes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import re
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -27,6 +22,7 @@ from sqlalchemy import func, select
 from audit import read_sealed, verify
 from audit.tables import OUTBOX
 from scim_server.storage.engine import Database, create_engine
+from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -35,44 +31,6 @@ _CLIENTS = 16
 _KILL_AFTER = 200  # successful creations before the SIGKILL
 _ORG = "crash"
 _SECRET = "crash-test-secret-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(db_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "SCIMTRAIL_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
-        "SCIMTRAIL_SECRET_KEY": _SECRET,
-        "SCIMTRAIL_LOG_LEVEL": "warning",
-    }
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from scim_server.cli import main; sys.exit(main())", *args]
-
-
-async def _start(db_path: Path, port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(
-        _cli("serve", "--host", "127.0.0.1", "--port", str(port)),
-        env=_env(db_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return server
-            if server.poll() is not None:
-                raise RuntimeError("the server exited at start")
-            await asyncio.sleep(0.05)
-    server.kill()
-    raise RuntimeError("the server did not become healthy")
 
 
 def _user(i: int) -> dict[str, object]:
@@ -85,7 +43,7 @@ def _user(i: int) -> dict[str, object]:
     }
 
 
-async def _provision_until_killed(base: str, token: str, server: subprocess.Popen[bytes]) -> int:
+async def _provision_until_killed(base: str, token: str, kill: Callable[[], None]) -> int:
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(_USERS):
         queue.put_nowait(i)
@@ -103,7 +61,7 @@ async def _provision_until_killed(base: str, token: str, server: subprocess.Pope
                 assert response.status_code == 201, response.text
                 created += 1
                 if created == _KILL_AFTER:
-                    server.send_signal(signal.SIGKILL)
+                    kill()
 
     await asyncio.gather(*(client() for _ in range(_CLIENTS)))
     return created
@@ -139,30 +97,18 @@ async def _wait_until_sealed(db_path: Path, timeout: float = 15.0) -> None:
 
 async def test_sigkill_mid_provisioning_loses_no_event_and_invents_none(tmp_path: Path) -> None:
     db_path = tmp_path / "crash.db"
-    made = subprocess.run(_cli("org", "create", _ORG, "--token-label", "okta-prod"), env=_env(db_path),
-                          capture_output=True, text=True, check=True)
-    match = re.search(r"(scim_\S+)", made.stdout)
-    assert match, made.stdout
-    token = match.group(1)
-
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}/scim/v2"
-    server = await _start(db_path, port)
-    try:
-        created = await _provision_until_killed(base, token, server)
-        assert server.wait(timeout=10) == -signal.SIGKILL
+    server = LiveServer(f"sqlite+aiosqlite:///{db_path}", extra_env={"SCIMTRAIL_SECRET_KEY": _SECRET})
+    token = server.create_org(_ORG, token_label="okta-prod")
+    with server:
+        assert server.process is not None
+        created = await _provision_until_killed(server.base_url, token, server.process.kill)
+        assert server.process.wait(timeout=10) == -signal.SIGKILL
         assert _KILL_AFTER <= created < _USERS
 
-        server = await _start(db_path, port)
-        existing = await _existing_users(base, token)
+        server.start()  # on the same port, over what the killed server left
+        existing = await _existing_users(server.base_url, token)
         assert len(existing) >= created
         await _wait_until_sealed(db_path)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
     db = Database(create_engine(f"sqlite+aiosqlite:///{db_path}"))
     try:

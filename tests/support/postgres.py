@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.server import free_port
+
 __all__ = ["PostgresServer", "find_pg_bin"]
 
 
@@ -27,12 +29,6 @@ def find_pg_bin() -> Path | None:
     return Path(found).parent if found else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PostgresServer:
     """Starts on ``start()``, stops on ``stop()``; ``admin_url`` reaches the ``postgres`` database."""
 
@@ -41,7 +37,7 @@ class PostgresServer:
         if bin_dir is None:
             raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
         self.bin = bin_dir
-        self.port = _free_port()
+        self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="scimtrail-pg-"))
         self.data = self.root / "data"
         self._as_user: list[str] = []

@@ -14,12 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +27,6 @@ import httpx
 __all__ = [
     "FixtureError",
     "Fixture",
-    "LiveServer",
     "ReplayFailure",
     "Replayer",
     "StepFailure",
@@ -657,133 +652,9 @@ def _describe_response(response: httpx.Response) -> str:
     return f"{response.status_code} [{content_type}] {text}".rstrip()
 
 
-# --------------------------------------------------------------------------- live server
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-_CLI = "import sys; from scim_server.cli import main; sys.exit(main())"
-_ROOT = Path(__file__).resolve().parents[2]
-_TOKEN = re.compile(r"\bscim_[A-Za-z0-9_\-]+")
-
-
-@dataclass(slots=True)
-class LiveServer:
-    """``scimtrail serve`` in a subprocess on a free 127.0.0.1 port, with one organisation's token.
-
-    Every credential comes from the real CLI (``scimtrail org create``, ``oauth-client create``,
-    ``admin create``), so what is replayed is what an operator runs.
-    """
-
-    database_url: str
-    log_path: Path
-    slug: str = "idp-replay"
-    token_label: str = "idp-replay"
-    port: int = 0
-    token: str = ""
-    _process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def scim_base(self) -> str:
-        return f"{self.origin}/scim/v2"
-
-    def cli(self, *args: str, timeout: float = 60.0) -> str:
-        """Run ``scimtrail ARGS`` against this server's database; its standard output."""
-        done = subprocess.run(
-            [sys.executable, "-c", _CLI, *args], cwd=_ROOT, env=self._env(), capture_output=True, timeout=timeout
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"`scimtrail {' '.join(args)}` exited with {done.returncode}:\n{done.stdout.decode()}{done.stderr.decode()}")
-        return done.stdout.decode()
-
-    def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            SCIMTRAIL_DATABASE_URL=self.database_url,
-            SCIMTRAIL_LOG_FORMAT="json",
-            SCIMTRAIL_LOG_LEVEL="warning",
-            SCIMTRAIL_SECRET_KEY=env.get("SCIMTRAIL_SECRET_KEY", "replay-secret-key-for-tests-only"),
-        )
-        return env
-
-    def start(self, timeout: float = 30.0) -> None:
-        output = self.cli("org", "create", self.slug, "--token-label", self.token_label)
-        token = _TOKEN.search(output)
-        if token is None:
-            raise RuntimeError(f"`scimtrail org create {self.slug}` printed no token:\n{output}")
-        self.token = token.group(0)
-        self.port = _free_port()
-        log = self.log_path.open("wb")
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", _CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=_ROOT,
-            env=self._env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"`scimtrail serve` exited with {self._process.returncode}:\n{self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"`scimtrail serve` did not listen on {self.port} within {timeout}s:\n{self.log_tail()}")
-
-    def oauth_access_token(self, label: str, timeout: float = 30.0) -> str:
-        """An access token the way a client-credentials IdP gets one: a client from
-        ``scimtrail oauth-client create``, then ``POST /oauth/token`` (client_secret_post)."""
-        output = self.cli("oauth-client", "create", "--org", self.slug, "--label", label)
-        found = dict(re.findall(r"^(client_id|client_secret):\s*(\S+)\s*$", output, flags=re.MULTILINE))
-        if len(found) != 2:
-            raise RuntimeError(f"`scimtrail oauth-client create` printed no client credentials:\n{output}")
-        response = httpx.post(
-            f"{self.origin}/oauth/token",
-            data={"grant_type": "client_credentials", "scope": "scim", **found},
-            timeout=timeout,
-        )
-        response.raise_for_status()
-        return str(response.json()["access_token"])
-
-    def admin_key(self, email: str, role: str = "admin") -> str:
-        """An ``sk_…`` API key for /api/v1 from ``scimtrail admin create``."""
-        output = self.cli("admin", "create", "--org", self.slug, "--email", email, "--role", role)
-        key = re.search(r"\bsk_[A-Za-z0-9_\-]+", output)
-        if key is None:
-            raise RuntimeError(f"`scimtrail admin create` printed no API key:\n{output}")
-        return key.group(0)
-
-    def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=5)
-        self._process = None
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
 # --------------------------------------------------------------------------- command line
 
+_ROOT = Path(__file__).resolve().parents[2]
 
 async def _replay_all(base_url: str, token: str, paths: Sequence[Path]) -> int:
     failed = 0
