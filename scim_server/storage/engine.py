@@ -15,6 +15,7 @@ from sqlalchemy.pool import StaticPool
 from audit import AFTER_COMMIT
 
 from . import sqlite_driver
+from .wal import BACKSTOP_PAGES, WalCheckpointer
 
 __all__ = ["Database", "create_engine"]
 
@@ -56,6 +57,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints run on a thread of their own (storage.wal); this is only the backstop.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         # busy_timeout stays 0: the driver retries a busy database without blocking the event loop.
         cursor.close()
         # SQLite's lower() folds ASCII only; filters on caseExact=false attributes fold with this,
@@ -70,6 +73,14 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+def _checkpointer(engine: AsyncEngine) -> WalCheckpointer | None:
+    """A WAL checkpointer for a file-backed SQLite database; in-memory ones have no log."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:") or "mode=memory" in database:
+        return None
+    return WalCheckpointer(database, uri=database.startswith("file:"))
 
 
 def _run(callbacks: Any) -> None:
@@ -93,6 +104,7 @@ class Database:
         self.dialect = engine.dialect.name
         self._write_gate: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
         self._writer: AsyncConnection | None = None
+        self._checkpointer = _checkpointer(engine)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -120,6 +132,8 @@ class Database:
                     self._writer = None
                 raise
             callbacks = writer.info.pop(AFTER_COMMIT, ())
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
         _run(callbacks)
 
     @asynccontextmanager
@@ -130,6 +144,8 @@ class Database:
                 yield conn
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
