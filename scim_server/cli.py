@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -60,6 +61,20 @@ async def _demo_token(db: Database, slug: str = "demo") -> str:
         return (await issue_scim_token(conn, org.id, slug, label, actor=OPERATOR)).token
 
 
+def _settle_heap() -> None:
+    """Tune the garbage collector for a long-running server, once everything is imported.
+
+    The import-time heap (modules, schemas, SQLAlchemy metadata: a few hundred thousand objects)
+    lives as long as the process; freezing it spares every full collection from re-scanning it.
+    Requests allocate thousands of short-lived containers each: collecting the youngest generation
+    every 20,000 allocations instead of every 700 lets most of them die before a collection sees
+    them, instead of promoting the objects of requests in flight to generations scanned later.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -86,8 +101,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             ),
             flush=True,
         )
+    app = create_app(settings)
+    _settle_heap()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_config=None,

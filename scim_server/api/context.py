@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
@@ -20,8 +21,14 @@ Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
 
 def _trusted(request: Request, trusted: Networks) -> bool:
     host = request.client.host if request.client else None
-    if not host:
+    if not host or not trusted:
         return False
+    return _host_trusted(host, tuple(trusted))
+
+
+@functools.lru_cache(maxsize=4096)
+def _host_trusted(host: str, trusted: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    # Asked up to three times a request for the same few peers; parsing the address is the cost.
     try:
         addr = ipaddress.ip_address(host)
     except ValueError:

@@ -27,7 +27,9 @@ def parse_etags(header: str) -> set[str] | None:
 
 
 def format_datetime(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    m = moment.astimezone(UTC)
+    # By hand: strftime costs several times more, and every rendered resource formats two.
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond // 1000:03d}Z"
 
 
 def render(
