@@ -61,6 +61,7 @@ REFUSED = [
     ("http://100.64.0.1/", "carrier-grade NAT"),
     ("http://0.0.0.0/", "unspecified"),
     ("http://0/", "unspecified"),
+    ("http://0.0.0.1/", "unspecified"),
     ("http://[::]/", "unspecified"),
     ("http://224.0.0.1/", "multicast"),
     ("http://[ff02::1]/", "multicast"),
@@ -154,6 +155,7 @@ async def test_the_operator_can_allow_private_networks(tmp_path: Path) -> None:
         "http://[fd00:ec2::254]/",
         "http://100.100.100.200/",  # Alibaba Cloud's metadata service, inside the CGNAT range
         "http://0.0.0.0/",
+        "http://[::]/",
         "http://224.0.0.1/",
     ]
     async with _admin_api(tmp_path, streams_allow_private_networks="true") as api:

@@ -20,7 +20,7 @@ address inside IPv4-mapped (``::ffff:a.b.c.d``), IPv4-compatible (``::a.b.c.d``)
 (``64:ff9b::/96``) and 6to4 (``2002::/16``) addresses. ``allow_private`` admits the other
 unicast addresses too (loopback, RFC 1918, CGNAT, ULA, …) except link-local ones and the cloud
 metadata addresses; ``allowed_networks`` admits exactly the networks listed. The unspecified
-address (``0.0.0.0``, ``::``, which Linux connects to this machine) is never a destination.
+address (``0.0.0.0/8``, ``::``, which Linux connects to this machine) is never a destination.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 T = TypeVar("T")
 
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")  # "this host on this network": Linux connects 0.0.0.0 locally
 _SHARED = ipaddress.IPv4Network("100.64.0.0/10")  # RFC 6598, carrier-grade NAT
 _PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
@@ -77,10 +78,14 @@ def _embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+def _unspecified(address: Address) -> bool:
+    return address.is_unspecified or address in _THIS_NETWORK
+
+
 def _kind(address: Address) -> str | None:
     """What makes an address non-public, or ``None`` for a public unicast address."""
-    if address.is_unspecified:
-        return "the unspecified address"
+    if _unspecified(address):
+        return "an unspecified address"
     if address.is_loopback:
         return "a loopback address"
     if address in _METADATA:
@@ -111,8 +116,8 @@ class DestinationPolicy:
     def refusal(self, address: Address) -> str | None:
         """Why ``address`` is not an allowed destination, or ``None`` if it is."""
         judged = _embedded_ipv4(address) or address
-        if judged.is_unspecified:
-            return "the unspecified address"
+        if _unspecified(judged):
+            return "an unspecified address"  # whatever the policy: it reaches this machine
         if any(a in network for a in {address, judged} for network in self.allowed_networks):
             return None
         kind = _kind(judged)
