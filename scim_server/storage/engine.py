@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -89,14 +90,38 @@ def _run(callbacks: Any) -> None:
         callback()
 
 
+class _Batch:
+    """Units of work sharing one SQLite transaction, committed together (see :class:`Database`)."""
+
+    __slots__ = ("done", "callbacks", "failure")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.callbacks: list[Callable[[], None]] = []
+        self.failure: BaseException | None = None
+
+
+_UNIT = "scimtrail_unit"
+
+
 class Database:
-    """The engine plus the process-wide write gate.
+    """The engine plus, on SQLite, the process-wide write gate and group commit.
 
     SQLite allows one writer at a time. Queueing writers on an asyncio lock in-process is far
     cheaper than letting them collide on the file lock; other processes (a separate relay) still
     meet the file lock, which ``BEGIN IMMEDIATE`` waits on (see ``sqlite_driver``). Since writes
     are serialised anyway, they share one connection held open for the process's life, instead of
-    a pool checkout, reset and return around every write. PostgreSQL needs neither.
+    a pool checkout, reset and return around every write.
+
+    They also share commits. A commit is the most expensive step of a small write (every page it
+    touched goes to the log), and concurrent requests touch the same pages: the same table and
+    index leaves, the same outbox page. So the units of work that reach the gate in the same turn
+    of the event loop run one after another in one transaction, each inside its own savepoint, and
+    one COMMIT ends them all. A unit that raises rolls back to its savepoint and leaves the others
+    alone; a unit's ``async with`` block exits only once that COMMIT is durable, so nothing is
+    answered before its change is committed, and a failed COMMIT fails every unit in it.
+
+    PostgreSQL needs none of this: each write is its own transaction on a pooled connection.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -104,11 +129,14 @@ class Database:
         self.dialect = engine.dialect.name
         self._write_gate: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
         self._writer: AsyncConnection | None = None
+        self._raw: sqlite_driver.Connection | None = None
+        self._batch: _Batch | None = None
+        self._committers: set[asyncio.Task[None]] = set()
         self._checkpointer = _checkpointer(engine)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction: committed when the block ends, rolled back if it raises."""
+        """One unit of work: committed when the block ends, rolled back if it raises."""
         if self._write_gate is None:
             async with self.engine.connect() as conn:
                 try:
@@ -119,22 +147,88 @@ class Database:
             _run(callbacks)
             return
         async with self._write_gate:
-            writer = self._writer
-            if writer is None or writer.closed or writer.invalidated:
-                writer = self._writer = await (await self.engine.connect()).execution_options(write=True)
+            writer, raw = await self._writer_connection()
+            batch = self._batch
+            if batch is None:
+                await writer.begin()
+                batch = self._batch = _Batch(asyncio.get_running_loop())
+                # Runs after every task already waiting to run this turn: their units join.
+                asyncio.get_running_loop().call_soon(self._commit_soon, batch)
+            raw.savepoint(_UNIT)
             try:
-                async with writer.begin():
-                    yield writer
-            except BaseException:
+                yield writer
+            except BaseException as exc:
                 writer.info.pop(AFTER_COMMIT, None)
-                if writer.invalidated:
-                    await writer.close()
-                    self._writer = None
+                self._undo_unit(batch, raw, exc)
                 raise
-            callbacks = writer.info.pop(AFTER_COMMIT, ())
+            raw.release(_UNIT)
+            batch.callbacks.extend(writer.info.pop(AFTER_COMMIT, ()))
+        await asyncio.shield(batch.done)
+
+    async def _writer_connection(self) -> tuple[AsyncConnection, sqlite_driver.Connection]:
+        writer = self._writer
+        if writer is None or writer.closed or writer.invalidated or self._raw is None:
+            writer = self._writer = await (await self.engine.connect()).execution_options(write=True)
+            self._raw = (await writer.get_raw_connection()).driver_connection  # type: ignore[assignment]
+        assert self._raw is not None
+        return writer, self._raw
+
+    def _undo_unit(self, batch: _Batch, raw: sqlite_driver.Connection, exc: BaseException) -> None:
+        """Roll the failed unit back to its savepoint; if the whole transaction is gone, fail the batch."""
+        try:
+            if raw.in_transaction:
+                raw.rollback_to(_UNIT)
+        except Exception:  # the connection is broken: the batch cannot commit
+            pass
+        if not raw.in_transaction or (self._writer is not None and self._writer.invalidated):
+            # SQLite rolled the whole transaction back (disk full, I/O error) or the connection
+            # died: the units before this one are lost with it, so their batch must fail.
+            batch.failure = batch.failure or exc
+            if self._batch is batch:
+                self._batch = None
+
+    def _commit_soon(self, batch: _Batch) -> None:
+        task = asyncio.get_running_loop().create_task(self._commit(batch))
+        self._committers.add(task)
+        task.add_done_callback(self._committers.discard)
+
+    async def _commit(self, batch: _Batch) -> None:
+        assert self._write_gate is not None
+        async with self._write_gate:
+            if self._batch is batch:
+                self._batch = None
+            writer = self._writer
+            try:
+                if batch.failure is not None:
+                    raise batch.failure
+                assert writer is not None
+                await writer.commit()
+            except BaseException as exc:
+                await self._reset_writer()
+                batch.done.set_exception(exc)
+                batch.done.exception()  # retrieved: a batch nobody waits for is not an error to log
+                return
         if self._checkpointer is not None:
             self._checkpointer.wrote()
-        _run(callbacks)
+        batch.done.set_result(None)
+        _run(batch.callbacks)
+
+    async def _reset_writer(self) -> None:
+        writer = self._writer
+        if writer is None:
+            return
+        try:
+            if writer.invalidated:
+                raise RuntimeError("writer connection invalidated")
+            await writer.rollback()
+            if self._raw is not None and self._raw.in_transaction:
+                # A COMMIT that failed (a deferred constraint) leaves SQLite's transaction open
+                # while SQLAlchemy counts it as ended: end it at the source.
+                await self._raw.rollback()
+        except Exception:
+            self._writer = self._raw = None
+            with contextlib.suppress(Exception):
+                await writer.close()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -144,9 +238,11 @@ class Database:
                 yield conn
 
     async def dispose(self) -> None:
+        if self._committers:
+            await asyncio.gather(*self._committers, return_exceptions=True)
         if self._checkpointer is not None:
             self._checkpointer.stop()
         if self._writer is not None:
             await self._writer.close()
-            self._writer = None
+            self._writer = self._raw = None
         await self.engine.dispose()

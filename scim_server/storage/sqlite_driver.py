@@ -155,6 +155,24 @@ class Connection:
     async def create_function(self, *args: Any, **kwargs: Any) -> None:
         self._conn.create_function(*args, **kwargs)
 
+    # Savepoints for storage.engine's group commit, sent straight to SQLite: one unit of a shared
+    # transaction each, at a few microseconds instead of a statement's round through SQLAlchemy.
+    # SQLAlchemy never sees them, so they must be released or rolled back before it acts again.
+
+    def savepoint(self, name: str) -> None:
+        self._conn.execute(f"SAVEPOINT {name}")
+
+    def release(self, name: str) -> None:
+        self._conn.execute(f"RELEASE {name}")
+
+    def rollback_to(self, name: str) -> None:
+        self._conn.execute(f"ROLLBACK TO {name}")
+        self._conn.execute(f"RELEASE {name}")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
     def stop(self) -> None:
         self._connection = None
         self._conn.close()
