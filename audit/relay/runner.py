@@ -185,11 +185,12 @@ class Relay:
         finally:
             self._leading = False
 
-    async def _seal_batch(self) -> int:
-        async with self.transactions.read() as conn:
-            # Cheap check first, so an idle relay never takes the write lock.
-            if (await conn.execute(select(_outbox.c.pk).limit(1))).first() is None:
-                return 0
+    async def _seal_batch(self, *, known_pending: bool = False) -> int:
+        if not known_pending:
+            async with self.transactions.read() as conn:
+                # Cheap check first, so an idle relay's poll never takes the write lock.
+                if (await conn.execute(select(_outbox.c.pk).limit(1))).first() is None:
+                    return 0
         async with self.transactions.write() as conn:
             await self._lease.fence(conn)
             sealed = await seal_pending(conn, limit=self._batch_size)
@@ -203,9 +204,11 @@ class Relay:
 
     async def _seal_loop(self) -> None:
         failures = 0
+        woken = False
         while True:
             try:
-                count = await self._seal_batch()
+                # Woken by a commit (or a full batch before), there is work: skip the idle check.
+                count = await self._seal_batch(known_pending=woken)
                 failures = 0
             except LeaseLost:
                 raise
@@ -215,10 +218,12 @@ class Relay:
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
                 continue
             if count >= self._batch_size:
+                woken = True
                 continue
             # The outbox wakes us after its transaction commits (audit.AFTER_COMMIT); the poll
             # finds what other processes wrote.
-            if await self._wakeup.wait(self._poll_interval):
+            woken = await self._wakeup.wait(self._poll_interval)
+            if woken:
                 # Linger so that the commits of concurrent requests join one batch: sealing
                 # event by event would pay a transaction's fixed cost for every request.
                 await asyncio.sleep(self._linger)
