@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .events import Actor, EventDraft, RequestContext, format_timestamp
 from .outbox import record
+from .search_index import rewind_after_purge
 from .tables import CHAINS, EVENTS, PURGE_GUARD, RETENTION
 from .transactions import Transactions
 
@@ -167,6 +168,7 @@ async def _purge_one(conn: AsyncConnection, organization: str, now: datetime) ->
         )
     )
     await conn.execute(update(_guard).where(_guard.c.id == 1).values(organization=None, through_sequence=None))
+    await rewind_after_purge(conn)
     await conn.execute(
         update(_chains)
         .where(_chains.c.organization == organization)

@@ -28,6 +28,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from audit import Actor, EventDraft, RequestContext, Target, count_events  # noqa: E402
 from audit.query import EventFilter, export_events, search_page  # noqa: E402
 from audit.redaction import to_canonical  # noqa: E402
+from audit.search_index import index_sealed  # noqa: E402
 from audit.store import seal_pending  # noqa: E402
 from audit.tables import AuditEventRow, OutboxRow  # noqa: E402
 from scim_server.storage.engine import Database, create_engine  # noqa: E402
@@ -69,6 +70,8 @@ async def _build(db: Database, events: int) -> None:
             async with db.write() as conn:
                 if not (await seal_pending(conn, limit=5000)).count:
                     break
+        async with db.write() as conn:  # the relay's search indexing, as it runs behind the sealer
+            await index_sealed(conn)
         print(f"\r{min(start + 10_000, events)} events sealed", end="", flush=True)
     print(f"\nbuilt in {time.perf_counter() - started:.0f} s")
 

@@ -33,7 +33,7 @@ async def test_upgrade_matches_the_models_and_is_repeatable(database_url: str) -
         async with engine.connect() as conn:
             assert await conn.run_sync(_diff) == []
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-            assert version == "0001"
+            assert version == "0002"
             guard = (await conn.execute(text("SELECT count(*) FROM audit_purge_guard"))).scalar_one()
             assert guard == 1
     finally:

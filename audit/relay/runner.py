@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..metrics import EVENTS_SEALED, SEAL_LAG_SECONDS
 from ..retention import purge_expired
+from ..search_index import index_sealed
 from ..signals import OUTBOX_WRITTEN, Signal
 from ..signing import CheckpointKey, load_signing_key
 from ..store import seal_pending, write_checkpoints
@@ -73,7 +74,8 @@ class Relay:
     wake-up the relay lingers ``linger`` seconds so concurrent commits share a batch, and
     without one it polls every ``poll_interval`` (for events written by other processes).
     ``lease_ttl`` is how long a silent leader keeps the lease; checkpoints and the retention
-    purge run every ``checkpoint_interval`` and ``retention_interval`` seconds.
+    purge run every ``checkpoint_interval`` and ``retention_interval`` seconds, and sealed
+    events join SQLite's full-text index every ``index_interval`` (see :mod:`audit.search_index`).
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class Relay:
         lease_ttl: float = 10.0,
         checkpoint_interval: float = 60.0,
         retention_interval: float = 3600.0,
+        index_interval: float = 1.0,
         wakeup: Signal = OUTBOX_WRITTEN,
     ) -> None:
         self.transactions = transactions
@@ -101,6 +104,7 @@ class Relay:
         self._linger = linger
         self._checkpoint_interval = checkpoint_interval
         self._retention_interval = retention_interval
+        self._index_interval = index_interval
         self._wakeup = wakeup
         self._lease = Lease(holder=self.holder, ttl=lease_ttl)
         self._key: CheckpointKey | None = None
@@ -151,11 +155,26 @@ class Relay:
                 await asyncio.sleep(min(1.0, self._lease.ttl / 3))
 
     async def drain(self) -> int:
-        """Seal everything pending now, under the lease; returns how many events were sealed."""
+        """Seal everything pending now and index it for search, under the lease; returns how many
+        events were sealed."""
         total = 0
         while count := await self._seal_batch():
             total += count
+        await self.index()
         return total
+
+    async def index(self) -> int:
+        """Add every sealed event not yet in the full-text index to it; returns how many."""
+        total = 0
+        if not await self._indexes_search():
+            return 0
+        while True:
+            async with self.transactions.write() as conn:
+                await self._lease.fence(conn)
+                count = await index_sealed(conn)
+            total += count
+            if not count:
+                return total
 
     async def checkpoint(self) -> int:
         """Sign a checkpoint for every chain that moved; returns how many were written."""
@@ -178,12 +197,19 @@ class Relay:
                 group.create_task(self._renew_loop())
                 group.create_task(self._every(self._checkpoint_interval, self.checkpoint, "checkpoint"))
                 group.create_task(self._every(self._retention_interval, self.purge, "retention purge"))
+                if await self._indexes_search():
+                    group.create_task(self._every(self._index_interval, self.index, "search indexing"))
                 for stage in self._stages:
                     group.create_task(self._supervise(stage))
         except* LeaseLost:
             _log.warning("relay lost its lease; following", holder=self.holder)
         finally:
             self._leading = False
+
+    async def _indexes_search(self) -> bool:
+        """Whether full-text indexing is the relay's job here: SQLite's FTS5, not PostgreSQL's GIN."""
+        async with self.transactions.read() as conn:
+            return conn.dialect.name == "sqlite"
 
     async def _seal_batch(self, *, known_pending: bool = False) -> int:
         if not known_pending:

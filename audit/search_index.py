@@ -1,0 +1,60 @@
+"""SQLite's full-text index over sealed events, fed in bulk behind the sealer.
+
+FTS5 writes an index segment per transaction that adds to it and merges segments as they pile
+up, so indexing events a few dozen at a time, as they are sealed, cost more than sealing itself.
+Instead the relay calls :func:`index_sealed` about once a second: every event sealed past the
+watermark ``audit_events_fts_state.indexed_through`` (a pk) goes into the index in one
+statement. Free-text search therefore sees an event about a second after it is sealed; every
+other filter sees it at once. The migration that set this up (``0002``) also made the delete
+trigger take out of the index only rows below the watermark, the ones that were put in.
+
+On PostgreSQL the GIN index is maintained by the database and these functions do nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = ["index_sealed", "rewind_after_purge"]
+
+_WATERMARK = text("SELECT indexed_through FROM audit_events_fts_state WHERE id = 1")
+_UPTO = text("SELECT max(pk) FROM (SELECT pk FROM audit_events WHERE pk > :through ORDER BY pk LIMIT :limit)")
+_INDEX = text(
+    "INSERT INTO audit_events_fts(rowid, search_text)"
+    " SELECT pk, search_text FROM audit_events WHERE pk > :through AND pk <= :upto"
+)
+_ADVANCE = text("UPDATE audit_events_fts_state SET indexed_through = :upto WHERE id = 1")
+_REWIND = text(
+    "UPDATE audit_events_fts_state SET indexed_through = (SELECT coalesce(max(pk), 0) FROM audit_events)"
+    " WHERE id = 1 AND indexed_through > (SELECT coalesce(max(pk), 0) FROM audit_events)"
+)
+
+
+async def index_sealed(conn: AsyncConnection, *, limit: int = 20_000) -> int:
+    """Index up to ``limit`` sealed events past the watermark, oldest first; returns how many.
+
+    Runs in the caller's write transaction (the relay's, under its lease), so the index and the
+    watermark move together or not at all.
+    """
+    if conn.dialect.name != "sqlite":
+        return 0
+    through = (await conn.execute(_WATERMARK)).scalar_one()
+    upto = (await conn.execute(_UPTO, {"through": through, "limit": limit})).scalar()
+    if upto is None:
+        return 0
+    indexed = await conn.execute(_INDEX, {"through": through, "upto": upto})
+    await conn.execute(_ADVANCE, {"upto": upto})
+    return indexed.rowcount
+
+
+async def rewind_after_purge(conn: AsyncConnection) -> None:
+    """After a retention purge, bring the watermark down to the newest remaining event.
+
+    SQLite gives a new row the highest pk in the table plus one. A purge that empties the
+    newest end of the log would otherwise let new events take pks at or below the watermark:
+    they would never be indexed, and their eventual purge would remove from the index rows it
+    never held. In the purge's own transaction, so no event is sealed in between.
+    """
+    if conn.dialect.name == "sqlite":
+        await conn.execute(_REWIND)
