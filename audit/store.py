@@ -119,8 +119,24 @@ def search_words(event: Mapping[str, Any]) -> str:
     return _NOT_A_WORD.sub(" ", " ".join(parts)).strip().lower()
 
 
+# Sealing runs for every batch of events: its statements are built once (a statement built per
+# call spends more CPU in SQLAlchemy's cache-key and coercion machinery than SQLite spends on it).
+_PENDING = (
+    select(_outbox.c.pk, _outbox.c.organization, _outbox.c.payload).order_by(_outbox.c.pk).limit(bindparam("limit"))
+)
+_HEADS = select(_chains).where(_chains.c.organization.in_(bindparam("orgs", expanding=True)))
+_INSERT_EVENTS = insert(_events)
+_MOVE_HEAD = (
+    update(_chains)
+    .where(_chains.c.organization == bindparam("b_org"))
+    .values(last_sequence=bindparam("b_seq"), head_hash=bindparam("b_hash"))
+)
+_INSERT_CHAINS = insert(_chains)
+_DELETE_SEALED = delete(_outbox).where(_outbox.c.pk.in_(bindparam("pks", expanding=True)))
+
+
 async def _load_heads(conn: AsyncConnection, organizations: Iterable[str]) -> dict[str, ChainHead]:
-    rows = await conn.execute(select(_chains).where(_chains.c.organization.in_(list(organizations))))
+    rows = await conn.execute(_HEADS, {"orgs": list(organizations)})
     return {r.organization: ChainHead(**r._mapping) for r in rows}
 
 
@@ -131,11 +147,7 @@ async def seal_pending(conn: AsyncConnection, *, limit: int = 500) -> SealResult
     and written back in this transaction, so a second concurrent sealer would hit the unique
     (organization, sequence) constraint and roll back rather than fork the chain.
     """
-    pending = (
-        await conn.execute(
-            select(_outbox.c.pk, _outbox.c.organization, _outbox.c.payload).order_by(_outbox.c.pk).limit(limit)
-        )
-    ).all()
+    pending = (await conn.execute(_PENDING, {"limit": limit})).all()
     if not pending:
         return SealResult(0, {})
     heads = await _load_heads(conn, {r.organization for r in pending})
@@ -166,16 +178,11 @@ async def seal_pending(conn: AsyncConnection, *, limit: int = 500) -> SealResult
             }
         )
         heads[row.organization] = ChainHead(row.organization, sequence, hash_, head.anchor_sequence, head.anchor_hash)
-    await conn.execute(insert(_events), events)
+    await conn.execute(_INSERT_EVENTS, events)
     moved = [{"b_org": h.organization, "b_seq": h.last_sequence, "b_hash": h.head_hash} for h in heads.values()]
     existing = [m for m in moved if m["b_org"] in known]
     if existing:
-        await conn.execute(
-            update(_chains)
-            .where(_chains.c.organization == bindparam("b_org"))
-            .values(last_sequence=bindparam("b_seq"), head_hash=bindparam("b_hash")),
-            existing,
-        )
+        await conn.execute(_MOVE_HEAD, existing)
     fresh = [
         {
             "organization": m["b_org"],
@@ -188,8 +195,8 @@ async def seal_pending(conn: AsyncConnection, *, limit: int = 500) -> SealResult
         if m["b_org"] not in known
     ]
     if fresh:
-        await conn.execute(insert(_chains), fresh)
-    await conn.execute(delete(_outbox).where(_outbox.c.pk.in_([r.pk for r in pending])))
+        await conn.execute(_INSERT_CHAINS, fresh)
+    await conn.execute(_DELETE_SEALED, {"pks": [r.pk for r in pending]})
     return SealResult(
         len(events), {h.organization: h.last_sequence for h in heads.values()}, [e["occurred_at"] for e in events]
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,6 +19,17 @@ from ..tables import RELAY_LEASE
 __all__ = ["Lease", "LeaseLost"]
 
 _lease = RELAY_LEASE
+
+
+#: Take or extend: run inside every write the leader makes (the fence), so built once.
+_TAKE = (
+    update(_lease)
+    .where(
+        _lease.c.name == bindparam("b_name"),
+        or_(_lease.c.holder == bindparam("b_holder"), _lease.c.expires_at < bindparam("b_now")),
+    )
+    .values(holder=bindparam("b_holder"), expires_at=bindparam("b_until"))
+)
 
 
 class LeaseLost(Exception):
@@ -38,9 +49,7 @@ class Lease:
         """Take the lease if it is free or expired, or extend it if ours. ``True`` if we hold it now."""
         now = self._clock()
         taken = await conn.execute(
-            update(_lease)
-            .where(_lease.c.name == self.name, or_(_lease.c.holder == self.holder, _lease.c.expires_at < now))
-            .values(holder=self.holder, expires_at=now + self.ttl)
+            _TAKE, {"b_name": self.name, "b_holder": self.holder, "b_now": now, "b_until": now + self.ttl}
         )
         if taken.rowcount == 1:
             return True
