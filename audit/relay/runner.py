@@ -171,7 +171,9 @@ class Relay:
         while True:
             async with self.transactions.write() as conn:
                 await self._lease.fence(conn)
-                count = await index_sealed(conn)
+                # A few hundred at a time: SQLite answers on the event loop's thread, so one
+                # transaction indexing a second's worth of events would stall every request.
+                count = await index_sealed(conn, limit=256)
             total += count
             if not count:
                 return total
