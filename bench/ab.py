@@ -1,0 +1,89 @@
+"""POST /Users from two (or more) source trees, side by side: the A/B behind every "before → after".
+
+    git archive HEAD~1 | tar -x -C /tmp/before && ln -s "$PWD/.venv" /tmp/before/.venv
+    .venv/bin/python bench/ab.py before=/tmp/before after=. [--seconds 8] [--rounds 4] [--env K=V ...]
+
+Each tree's ``bench/tools/serve_plain.py`` serves its own code (``PYTHONPATH`` is the tree) on
+its own fresh SQLite database; wrk (16 connections, ``lua/post_users.lua``) runs against each in
+turn, round after round, alternating the order, and the medians are compared. ``--env`` sets the
+same environment for every server (``SCIMTRAIL_AUDIT_ENABLED=false``, …). A tree whose migrations
+are older than the current one cannot open a database the current ``scimtrail org create`` made:
+compare commits on the same side of a migration, or put a wrapper ``bench/tools/serve_plain.py``
+in a directory of its own that adapts the database first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import uuid
+from pathlib import Path
+
+from _harness import PYTHON, Server, WrkResult, free_port, machine_note, say, table, wrk
+from _scimtrail import Dataset, build_dataset
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("trees", nargs="+", help="NAME=PATH of a source tree")
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--env", action="append", default=[], help="K=V for every server")
+    args = parser.parse_args()
+    trees = [(name, Path(path).resolve()) for name, _, path in (t.partition("=") for t in args.trees)]
+    env = dict(kv.partition("=")[::2] for kv in args.env)
+    say(machine_note())
+
+    data: dict[str, Dataset] = {name: build_dataset(0) for name, _ in trees}
+    servers: dict[str, Server] = {}
+    for name, path in trees:
+        port = free_port()
+        servers[name] = Server(
+            name,
+            [PYTHON, str(path / "bench" / "tools" / "serve_plain.py"), "--host", "127.0.0.1", "--port", str(port)],
+            port,
+            env={"SCIMTRAIL_DATABASE_URL": data[name].url, "SCIMTRAIL_LOG_LEVEL": "warning", "PYTHONPATH": str(path), **env},
+            log=data[name].directory / "server.log",
+        )
+    runs: dict[str, list[WrkResult]] = {name: [] for name in servers}
+    try:
+        for server in servers.values():
+            server.start(timeout=120)
+        for r in range(args.rounds):
+            order = list(servers.items())
+            for name, server in order if r % 2 == 0 else reversed(order):
+                res = wrk(
+                    f"http://127.0.0.1:{server.port}",
+                    script="post_users.lua",
+                    env={"BENCH_PATH": "/scim/v2/Users", "BENCH_TOKEN": data[name].token, "BENCH_TAG": uuid.uuid4().hex[:10]},
+                    seconds=args.seconds,
+                    server=server,
+                )
+                runs[name].append(res)
+                say(f"  round {r + 1} {name:10s} {res.line()}")
+    finally:
+        for server in servers.values():
+            server.stop()
+        for dataset in data.values():
+            dataset.remove()
+
+    first = statistics.median(x.rps for x in runs[trees[0][0]])
+    rows = []
+    for name, results in runs.items():
+        rps = statistics.median(x.rps for x in results)
+        rows.append(
+            [
+                name,
+                f"{rps:.0f}",
+                f"{rps / first:.2f}×",
+                f"{statistics.median(x.p50_ms for x in results):.1f} ms",
+                f"{statistics.median(x.p99_ms for x in results):.1f} ms",
+                f"{statistics.median(x.cpu_ms for x in results):.2f} ms",
+            ]
+        )
+    say()
+    say(table(["tree", "req/s", "ratio", "p50", "p99", "server CPU/req"], rows))
+
+
+if __name__ == "__main__":
+    main()
