@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
 
-from .tables import OutboxRow
+from .tables import OUTBOX
 
 __all__ = [
     "CONTENT_TYPE",
@@ -76,15 +76,15 @@ async def refresh(transactions: Any) -> None:
     """Read outbox depth and per-stream lag from the database into their gauges."""
     # Imported here: the streams package builds on the relay, which reports into this module.
     from .streams.model import Stream, lag
-    from .streams.tables import StreamRow
+    from .streams.tables import STREAMS
 
     async with transactions.read() as conn:
-        depth = (await conn.execute(select(func.count()).select_from(OutboxRow.__table__))).scalar_one()
+        depth = (await conn.execute(select(func.count()).select_from(OUTBOX))).scalar_one()
         OUTBOX_DEPTH.set(depth)
         # Start from empty, so deleted streams drop out of the exposition.
         STREAM_LAG_EVENTS.clear()
         STREAM_LAG_SECONDS.clear()
-        for row in await conn.execute(select(StreamRow.__table__)):
+        for row in await conn.execute(select(STREAMS)):
             stream = Stream.from_row(row)
             events, seconds = await lag(conn, stream)
             STREAM_LAG_EVENTS.labels(stream.id).set(events)

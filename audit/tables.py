@@ -8,7 +8,7 @@ expression index) is created by the migrations (``scim_server/storage/migrations
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
@@ -31,6 +31,7 @@ __all__ = [
     "RELAY_LEASE",
     "PURGE_GUARD",
     "RETENTION",
+    "table_of",
 ]
 
 _JSON = JSON().with_variant(JSONB(), "postgresql")
@@ -167,16 +168,17 @@ class RetentionRow(SQLModel, table=True):
     updated_at: str = Field(sa_column=Column(String(32), nullable=False))
 
 
-def _table(model: type[SQLModel]) -> Table:
-    return model.__table__  # type: ignore[attr-defined,no-any-return]
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a ``table=True`` model."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]  # set by SQLModel's metaclass, not declared
 
 
 #: The Core tables the audit package queries (statements are built on these, not on the models).
-OUTBOX = _table(OutboxRow)
-EVENTS = _table(AuditEventRow)
-CHAINS = _table(ChainRow)
-CHECKPOINTS = _table(CheckpointRow)
-SIGNING_KEYS = _table(SigningKeyRow)
-RELAY_LEASE = _table(RelayLeaseRow)
-PURGE_GUARD = _table(PurgeGuardRow)
-RETENTION = _table(RetentionRow)
+OUTBOX = table_of(OutboxRow)
+EVENTS = table_of(AuditEventRow)
+CHAINS = table_of(ChainRow)
+CHECKPOINTS = table_of(CheckpointRow)
+SIGNING_KEYS = table_of(SigningKeyRow)
+RELAY_LEASE = table_of(RelayLeaseRow)
+PURGE_GUARD = table_of(PurgeGuardRow)
+RETENTION = table_of(RetentionRow)

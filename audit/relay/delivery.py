@@ -37,7 +37,7 @@ from ..outbox import record
 from ..signals import Signal
 from ..streams.crypto import SecretBox
 from ..streams.model import SealedEventView, Stream, build_sink, now, read_events, sink_client
-from ..streams.tables import DeadLetterRow, StreamRow
+from ..streams.tables import DEAD_LETTERS, STREAMS
 from ..transactions import Transactions
 from .runner import RelayContext
 from .sinks import Batch, Delivered, DestinationPolicy, Outcome, Rejected, RejectScope, Retry, Sink, get_sink
@@ -45,8 +45,8 @@ from .sinks import Batch, Delivered, DestinationPolicy, Outcome, Rejected, Rejec
 __all__ = ["DeliverySettings", "DeliveryStage"]
 
 _log = structlog.get_logger("audit.relay.delivery")
-_streams = StreamRow.__table__
-_dead_letters = DeadLetterRow.__table__
+_streams = STREAMS
+_dead_letters = DEAD_LETTERS
 _RELAY_ACTOR = Actor(type="system", name="relay")
 
 

@@ -16,10 +16,10 @@ from audit.chain import with_hash
 from audit.events import CATALOGUE, format_timestamp
 from audit.formats import get_encoder
 from audit.relay.sinks import DestinationPolicy, Sink, SinkConfigError, SinkContext, get_sink
-from audit.tables import AuditEventRow
+from audit.tables import EVENTS
 
 from .crypto import SecretBox
-from .tables import DeadLetterRow, StreamRow
+from .tables import DEAD_LETTERS, STREAMS
 
 __all__ = [
     "STATES",
@@ -40,9 +40,9 @@ __all__ = [
 #: us and the relay keeps trying; disabled → given up (or gone), until an admin resumes it.
 STATES = ("active", "paused", "failing", "disabled")
 
-_events = AuditEventRow.__table__
-_streams = StreamRow.__table__
-_dead_letters = DeadLetterRow.__table__
+_events = EVENTS
+_streams = STREAMS
+_dead_letters = DEAD_LETTERS
 _ALL_ACTIONS = {action: category for category, actions in CATALOGUE.items() for action in actions}
 
 

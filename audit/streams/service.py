@@ -27,12 +27,12 @@ from audit.transactions import Transactions
 
 from .crypto import SecretBox
 from .model import Stream, build_sink, dead_letter_count, lag, now, parse_filter, sink_client, split_secrets
-from .tables import DeadLetterRow, StreamRow
+from .tables import DEAD_LETTERS, STREAMS
 
 __all__ = ["StreamError", "StreamService", "render"]
 
-_streams = StreamRow.__table__
-_dead_letters = DeadLetterRow.__table__
+_streams = STREAMS
+_dead_letters = DEAD_LETTERS
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 

@@ -8,7 +8,9 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text, U
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-__all__ = ["DeadLetterRow", "StreamRow"]
+from ..tables import table_of
+
+__all__ = ["DeadLetterRow", "StreamRow", "STREAMS", "DEAD_LETTERS"]
 
 _JSON = JSON().with_variant(JSONB(), "postgresql")
 _PK = BigInteger().with_variant(Integer(), "sqlite")
@@ -62,3 +64,8 @@ class DeadLetterRow(SQLModel, table=True):
     #: The canonical events of the batch, as a JSON array.
     events: str = Field(sa_column=Column(Text, nullable=False))
     created_at: str = Field(sa_column=Column(String(32), nullable=False))
+
+
+#: The Core tables the log-stream code queries.
+STREAMS = table_of(StreamRow)
+DEAD_LETTERS = table_of(DeadLetterRow)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scim_server.protocol.errors import Conflict
 
-from .tables import AdminAccount, AdminKey, OAuthAccessToken, OAuthClient, Organization, ScimToken
+from .tables import AdminAccount, AdminKey, OAuthAccessToken, OAuthClient, Organization, ScimToken, table_of
 from .types import utcnow
 
 __all__ = [
@@ -31,12 +31,12 @@ __all__ = [
     "KEY_COLUMNS",
 ]
 
-_orgs = Organization.__table__
-_tokens = ScimToken.__table__
-_clients = OAuthClient.__table__
-_access = OAuthAccessToken.__table__
-_accounts = AdminAccount.__table__
-_keys = AdminKey.__table__
+_orgs = table_of(Organization)
+_tokens = table_of(ScimToken)
+_clients = table_of(OAuthClient)
+_access = table_of(OAuthAccessToken)
+_accounts = table_of(AdminAccount)
+_keys = table_of(AdminKey)
 
 #: The three bearer credential families, by the ``<kind>_`` that starts them.
 CredentialKind = Literal["scim", "sat", "sk"]

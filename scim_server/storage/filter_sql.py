@@ -51,7 +51,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from ..protocol.errors import InvalidFilter
 from ..protocol.filter import And, Compare, Filter, Not, Or, Present, ValueFilter, compare_value, parse_datetime
 from ..protocol.schema import Attribute, AttrRef
-from .tables import GroupMember, ScimGroup, ScimUser
+from .tables import GroupMember, ScimGroup, ScimUser, table_of
 
 __all__ = ["SQLITE_LOWER", "filter_clause", "sort_expression"]
 
@@ -61,8 +61,8 @@ SQLITE_LOWER = "scim_lower"
 #: PostgreSQL's ICU root collation: ``lower()`` under it folds exactly like Python's ``str.lower()``.
 _PG_FOLD_COLLATION = "und-x-icu"
 
-_MEMBERS = GroupMember.__table__
-_GROUPS = ScimGroup.__table__
+_MEMBERS = table_of(GroupMember)
+_GROUPS = table_of(ScimGroup)
 _MS = timedelta(milliseconds=1)
 
 Clause = ColumnElement[bool]

@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from scim_server.protocol.errors import Conflict
 
-from .tables import Organization, ScimToken
+from .tables import Organization, ScimToken, table_of
 from .types import utcnow
 
 __all__ = ["OrganizationRepository"]
 
-_orgs = Organization.__table__
-_tokens = ScimToken.__table__
+_orgs = table_of(Organization)
+_tokens = table_of(ScimToken)
 
 
 class OrganizationRepository:

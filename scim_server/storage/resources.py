@@ -17,11 +17,11 @@ from scim_server.protocol.filter import Filter
 from scim_server.protocol.schema import AttrRef
 
 from .filter_sql import filter_clause, sort_expression
-from .tables import GroupMember, ScimGroup, ScimUser
+from .tables import GroupMember, ScimGroup, ScimUser, table_of
 
 __all__ = ["Kind", "USERS", "GROUPS", "Stored", "MemberRow", "ResourceRepository", "MembershipRepository"]
 
-_members = GroupMember.__table__
+_members = table_of(GroupMember)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +55,8 @@ def _fits(attribute: str, value: Any) -> Any:
     return value
 
 
-USERS = Kind("User", ScimUser.__table__, "userName", "userName is already in use in this organisation.")
-GROUPS = Kind("Group", ScimGroup.__table__, "displayName", "A group with this displayName already exists.")
+USERS = Kind("User", table_of(ScimUser), "userName", "userName is already in use in this organisation.")
+GROUPS = Kind("Group", table_of(ScimGroup), "displayName", "A group with this displayName already exists.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +221,7 @@ class ResourceRepository:
 
 
 def _membership_statements() -> dict[str, Any]:
-    m, groups = _members, ScimGroup.__table__
+    m, groups = _members, table_of(ScimGroup)
     ids: Any = bindparam("b_ids", expanding=True)
     groups_of = (
         select(m.c.member_id, groups.c.id, groups.c.display_name)

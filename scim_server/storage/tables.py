@@ -9,9 +9,9 @@ indexed, unique or needed on every request. ``id``, ``meta`` and derived attribu
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .types import JSONDocument, UTCDateTime, utcnow
@@ -27,6 +27,7 @@ __all__ = [
     "AdminAccount",
     "AdminKey",
     "metadata",
+    "table_of",
 ]
 
 metadata = SQLModel.metadata
@@ -184,3 +185,8 @@ class AdminKey(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a ``table=True`` model."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]  # set by SQLModel's metaclass, not declared
