@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     scim = Starlette(
         routes=scim_routes(provisioning, settings),
         middleware=[Middleware(_PublicOrAuthenticated, authenticator=authenticator, limiter=limiter, settings=settings)],
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers=exception_handlers,
     )
 
     async def healthz(_: Request) -> Response:
@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(RequestContextMiddleware),
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -49,7 +49,7 @@ _FORM = "application/x-www-form-urlencoded"
 _MAX_FORM_BYTES = 8 * 1024
 
 
-class _Client(ClientMixin):  # type: ignore[misc]
+class _Client(ClientMixin):
     """authlib's view of a client snapshot; remembers why authentication failed, for the audit log."""
 
     def __init__(self, snapshot: OAuthClientSnapshot) -> None:
@@ -75,11 +75,11 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return SCOPE
 
 
-class _Grant(ClientCredentialsGrant):  # type: ignore[misc]
+class _Grant(ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
-class _TokenRequest(OAuth2Request):  # type: ignore[misc]
+class _TokenRequest(OAuth2Request):
     def __init__(self, uri: str, headers: Any, form: dict[str, str]) -> None:
         super().__init__("POST", uri, headers=headers)
         self.payload = BasicOAuth2Payload(form)
@@ -94,7 +94,7 @@ class _TokenRequest(OAuth2Request):  # type: ignore[misc]
         return {}
 
 
-class _Exchange(AuthorizationServer):  # type: ignore[misc]
+class _Exchange(AuthorizationServer):
     """One token request: authlib's server over the client loaded beforehand. Never does I/O."""
 
     def __init__(self, client: _Client | None, ttl_seconds: int) -> None:

@@ -19,7 +19,7 @@ __all__ = ["ScimAuthMiddleware", "principal_of", "authorization_header", "reques
 
 
 def principal_of(scope: Scope) -> Principal:
-    return scope["state"]["principal"]  # type: ignore[no-any-return]
+    return scope["state"]["principal"]
 
 
 def authorization_header(scope: Scope) -> str | None:

@@ -18,7 +18,7 @@ _listeners: list[WeakMethod[Callable[[], None]]] = []
 
 def on_credentials_changed(listener: Callable[[], None]) -> None:
     """Subscribe a bound method; it is dropped when its object is garbage-collected."""
-    _listeners.append(WeakMethod(listener))  # type: ignore[arg-type]
+    _listeners.append(WeakMethod(listener))
 
 
 def credentials_changed() -> None:

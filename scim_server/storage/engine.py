@@ -169,7 +169,7 @@ class Database:
         writer = self._writer
         if writer is None or writer.closed or writer.invalidated or self._raw is None:
             writer = self._writer = await (await self.engine.connect()).execution_options(write=True)
-            self._raw = (await writer.get_raw_connection()).driver_connection  # type: ignore[assignment]
+            self._raw = (await writer.get_raw_connection()).driver_connection
         assert self._raw is not None
         return writer, self._raw
 

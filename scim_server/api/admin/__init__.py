@@ -51,4 +51,4 @@ def admin_app(
 
     routes: list[BaseRoute] = [*extra_routes, Route("/openapi.json", openapi, methods=["GET"])]
     routes += [Route(op.path, _endpoint(op, credentials, guard), methods=[op.method]) for op in OPERATIONS]
-    return Starlette(routes=routes, exception_handlers=exception_handlers)  # type: ignore[arg-type]
+    return Starlette(routes=routes, exception_handlers=exception_handlers)

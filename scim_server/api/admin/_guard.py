@@ -76,6 +76,6 @@ class Guard:
         return audit.Caller(
             organization=principal.org_slug,
             actor=audit.Actor(principal.kind, principal.name),
-            role=principal.kind,  # type: ignore[arg-type]
+            role=principal.kind,
             context=self._context(request),
         )
