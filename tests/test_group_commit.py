@@ -103,3 +103,20 @@ async def test_sequential_units_each_commit_before_the_next_starts(sqlite_db) ->
         async with db.write() as conn:
             await conn.execute(text("INSERT INTO items (n) VALUES (:n)"), {"n": n})
         assert _committed(path, "SELECT count(*) FROM items") == [(n + 1,)]
+
+
+async def test_bulk_statements_keep_their_unit_semantics(sqlite_db) -> None:  # type: ignore[no-untyped-def]
+    db, path = sqlite_db
+    rows = [{"n": n} for n in range(100)]  # one executemany each
+
+    async def bulk(offset: int, fail: bool) -> None:
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO items (n) VALUES (:n)"), [{"n": r["n"] + offset} for r in rows])
+            if fail:
+                raise Boom
+
+    outcomes = await asyncio.gather(bulk(0, False), bulk(1000, True), bulk(2000, False), return_exceptions=True)
+
+    assert [type(o) for o in outcomes] == [type(None), Boom, type(None)]
+    assert _committed(path, "SELECT count(*), min(n), max(n) FROM items") == [(200, 0, 2099)]
+    assert _committed(path, "SELECT count(*) FROM items WHERE n BETWEEN 1000 AND 1999") == [(0,)]

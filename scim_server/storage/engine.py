@@ -232,8 +232,13 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only transaction (one consistent snapshot for a page and its total)."""
+        """A read-only transaction: one consistent snapshot for all its statements (a page and its
+        total, the outbox and the sealed log). SQLite's transactions are snapshots already;
+        PostgreSQL's default, READ COMMITTED, takes a new snapshot per statement, so reads ask
+        for REPEATABLE READ (set with BEGIN, no extra round trip)."""
         async with self.engine.connect() as conn:
+            if self._write_gate is None:
+                conn = await conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
             async with conn.begin():
                 yield conn
 
