@@ -120,3 +120,31 @@ async def test_bulk_statements_keep_their_unit_semantics(sqlite_db) -> None:  # 
     assert [type(o) for o in outcomes] == [type(None), Boom, type(None)]
     assert _committed(path, "SELECT count(*), min(n), max(n) FROM items") == [(200, 0, 2099)]
     assert _committed(path, "SELECT count(*) FROM items WHERE n BETWEEN 1000 AND 1999") == [(0,)]
+
+
+async def test_a_transaction_lost_mid_batch_fails_its_units_and_the_next_ones_start_afresh(sqlite_db) -> None:  # type: ignore[no-untyped-def]
+    db, path = sqlite_db
+
+    async def good(n: int) -> None:
+        async with db.write() as conn:
+            await conn.execute(text("INSERT INTO items (n) VALUES (:n)"), {"n": n})
+
+    async def loses_the_transaction() -> None:
+        async with db.write() as conn:
+            # What SQLite does on its own after a full disk or an I/O error: the whole
+            # transaction, with the units before this one, is rolled back.
+            await conn.exec_driver_sql("ROLLBACK")
+            raise Boom
+
+    async def later(n: int) -> None:
+        await asyncio.sleep(0)  # reaches the gate after the failure, before the batch's COMMIT
+        await good(n)
+
+    outcomes = await asyncio.gather(good(1), loses_the_transaction(), later(2), return_exceptions=True)
+
+    assert isinstance(outcomes[1], Boom)
+    # good(1) shared the lost transaction: it must not be told it committed.
+    assert isinstance(outcomes[0], Exception) and _committed(path, "SELECT count(*) FROM items WHERE n = 1") == [(0,)]
+    # The unit that came after starts a new transaction and commits.
+    assert outcomes[2] is None, outcomes[2]
+    assert _committed(path, "SELECT n FROM items") == [(2,)]

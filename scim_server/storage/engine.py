@@ -159,7 +159,7 @@ class Database:
                 yield writer
             except BaseException as exc:
                 writer.info.pop(AFTER_COMMIT, None)
-                self._undo_unit(batch, raw, exc)
+                await self._undo_unit(batch, raw, exc)
                 raise
             raw.release(_UNIT)
             batch.callbacks.extend(writer.info.pop(AFTER_COMMIT, ()))
@@ -173,7 +173,7 @@ class Database:
         assert self._raw is not None
         return writer, self._raw
 
-    def _undo_unit(self, batch: _Batch, raw: sqlite_driver.Connection, exc: BaseException) -> None:
+    async def _undo_unit(self, batch: _Batch, raw: sqlite_driver.Connection, exc: BaseException) -> None:
         """Roll the failed unit back to its savepoint; if the whole transaction is gone, fail the batch."""
         try:
             if raw.in_transaction:
@@ -182,10 +182,12 @@ class Database:
             pass
         if not raw.in_transaction or (self._writer is not None and self._writer.invalidated):
             # SQLite rolled the whole transaction back (disk full, I/O error) or the connection
-            # died: the units before this one are lost with it, so their batch must fail.
+            # died: the units before this one are lost with it, so their batch must fail. The
+            # writer is reset now, so the next unit through the gate starts a transaction afresh.
             batch.failure = batch.failure or exc
             if self._batch is batch:
                 self._batch = None
+            await self._reset_writer()
 
     def _commit_soon(self, batch: _Batch) -> None:
         task = asyncio.get_running_loop().create_task(self._commit(batch))
@@ -195,23 +197,30 @@ class Database:
     async def _commit(self, batch: _Batch) -> None:
         assert self._write_gate is not None
         async with self._write_gate:
+            if batch.failure is not None:
+                # Its transaction is already gone and the writer reset (see _undo_unit); the
+                # writer may be carrying the next batch by now, so it is not touched here.
+                self._fail(batch, batch.failure)
+                return
             if self._batch is batch:
                 self._batch = None
             writer = self._writer
             try:
-                if batch.failure is not None:
-                    raise batch.failure
                 assert writer is not None
                 await writer.commit()
             except BaseException as exc:
                 await self._reset_writer()
-                batch.done.set_exception(exc)
-                batch.done.exception()  # retrieved: a batch nobody waits for is not an error to log
+                self._fail(batch, exc)
                 return
         if self._checkpointer is not None:
             self._checkpointer.wrote()
         batch.done.set_result(None)
         _run(batch.callbacks)
+
+    @staticmethod
+    def _fail(batch: _Batch, exc: BaseException) -> None:
+        batch.done.set_exception(exc)
+        batch.done.exception()  # retrieved: a batch nobody waits for is not an error to log
 
     async def _reset_writer(self) -> None:
         writer = self._writer
