@@ -16,8 +16,11 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["index_sealed", "rewind_after_purge"]
+__all__ = ["index_sealed", "has_unindexed", "rewind_after_purge"]
 
+_ANY_UNINDEXED = text(
+    "SELECT 1 FROM audit_events WHERE pk > (SELECT indexed_through FROM audit_events_fts_state WHERE id = 1) LIMIT 1"
+)
 _WATERMARK = text("SELECT indexed_through FROM audit_events_fts_state WHERE id = 1")
 _UPTO = text("SELECT max(pk) FROM (SELECT pk FROM audit_events WHERE pk > :through ORDER BY pk LIMIT :limit)")
 _INDEX = text(
@@ -46,6 +49,13 @@ async def index_sealed(conn: AsyncConnection, *, limit: int = 20_000) -> int:
     indexed = await conn.execute(_INDEX, {"through": through, "upto": upto})
     await conn.execute(_ADVANCE, {"upto": upto})
     return indexed.rowcount
+
+
+async def has_unindexed(conn: AsyncConnection) -> bool:
+    """Whether any sealed event waits for the index: a read, so an idle relay never takes the write lock."""
+    if conn.dialect.name != "sqlite":
+        return False
+    return (await conn.execute(_ANY_UNINDEXED)).first() is not None
 
 
 async def rewind_after_purge(conn: AsyncConnection) -> None:

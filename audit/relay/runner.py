@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..metrics import EVENTS_SEALED, SEAL_LAG_SECONDS
 from ..retention import purge_expired
-from ..search_index import index_sealed
+from ..search_index import has_unindexed, index_sealed
 from ..signals import OUTBOX_WRITTEN, Signal
 from ..signing import CheckpointKey, load_signing_key
 from ..store import seal_pending, write_checkpoints
@@ -165,9 +165,11 @@ class Relay:
 
     async def index(self) -> int:
         """Add every sealed event not yet in the full-text index to it; returns how many."""
+        async with self.transactions.read() as conn:
+            # Cheap check first (and nothing to do on PostgreSQL), so an idle relay never writes.
+            if not await has_unindexed(conn):
+                return 0
         total = 0
-        if not await self._indexes_search():
-            return 0
         while True:
             async with self.transactions.write() as conn:
                 await self._lease.fence(conn)
@@ -199,19 +201,13 @@ class Relay:
                 group.create_task(self._renew_loop())
                 group.create_task(self._every(self._checkpoint_interval, self.checkpoint, "checkpoint"))
                 group.create_task(self._every(self._retention_interval, self.purge, "retention purge"))
-                if await self._indexes_search():
-                    group.create_task(self._every(self._index_interval, self.index, "search indexing"))
+                group.create_task(self._every(self._index_interval, self.index, "search indexing"))
                 for stage in self._stages:
                     group.create_task(self._supervise(stage))
         except* LeaseLost:
             _log.warning("relay lost its lease; following", holder=self.holder)
         finally:
             self._leading = False
-
-    async def _indexes_search(self) -> bool:
-        """Whether full-text indexing is the relay's job here: SQLite's FTS5, not PostgreSQL's GIN."""
-        async with self.transactions.read() as conn:
-            return conn.dialect.name == "sqlite"
 
     async def _seal_batch(self, *, known_pending: bool = False) -> int:
         if not known_pending:
