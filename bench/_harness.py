@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +180,26 @@ def wrk(
         socket_errors=sum(int(g) for g in sock.groups()) if sock else 0,
         raw=out,
     )
+
+
+def post_users(server: Server, token: str, *, seconds: int, connections: int = 16, path: str = "/scim/v2/Users") -> WrkResult:
+    """One bounded wrk run of ``lua/post_users.lua`` (a new user per request) against ``server``.
+
+    Every benchmark that creates users goes through here; a run with any non-2xx answer or socket
+    error is not a measurement, so it stops the benchmark with wrk's output.
+    """
+    res = wrk(
+        f"http://127.0.0.1:{server.port}",
+        script="post_users.lua",
+        env={"BENCH_PATH": path, "BENCH_TOKEN": token, "BENCH_TAG": uuid.uuid4().hex[:10]},
+        connections=connections,
+        seconds=seconds,
+        server=server,
+    )
+    if res.non_2xx or res.socket_errors:
+        say(res.raw)
+        raise SystemExit(f"{server.name}: {res.non_2xx} non-2xx responses, {res.socket_errors} socket errors")
+    return res
 
 
 # -- in-process ASGI timing ----------------------------------------------------------------------

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import uuid
 from pathlib import Path
 
-from _harness import PYTHON, Server, WrkResult, free_port, machine_note, say, table, wrk
+from _harness import PYTHON, Server, WrkResult, free_port, machine_note, post_users, say, table
 from _scimtrail import Dataset, build_dataset
 
 
@@ -52,13 +51,7 @@ def main() -> None:
         for r in range(args.rounds):
             order = list(servers.items())
             for name, server in order if r % 2 == 0 else reversed(order):
-                res = wrk(
-                    f"http://127.0.0.1:{server.port}",
-                    script="post_users.lua",
-                    env={"BENCH_PATH": "/scim/v2/Users", "BENCH_TOKEN": data[name].token, "BENCH_TAG": uuid.uuid4().hex[:10]},
-                    seconds=args.seconds,
-                    server=server,
-                )
+                res = post_users(server, data[name].token, seconds=args.seconds)
                 runs[name].append(res)
                 say(f"  round {r + 1} {name:10s} {res.line()}")
     finally:

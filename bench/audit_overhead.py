@@ -23,10 +23,9 @@ import subprocess
 import statistics
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 
-from _harness import BENCH, PYTHON, Server, WrkResult, free_port, machine_note, say, table, wrk
+from _harness import BENCH, PYTHON, Server, WrkResult, free_port, machine_note, post_users, say, table
 from _scimtrail import Dataset, Figure, build_dataset, report
 
 
@@ -107,21 +106,10 @@ def measure(seconds: int, rounds: int, connections: int, relay: str) -> list[Fig
                 sampler = _LagSampler(data.url.split("///", 1)[1]) if name == "audit on" else None
                 if sampler:
                     sampler.start()
-                env = {"BENCH_PATH": "/scim/v2/Users", "BENCH_TOKEN": data.token, "BENCH_TAG": uuid.uuid4().hex[:10]}
-                res = wrk(
-                    f"http://127.0.0.1:{server.port}",
-                    script="post_users.lua",
-                    env=env,
-                    connections=connections,
-                    seconds=seconds,
-                    server=server,
-                )
+                res = post_users(server, data.token, seconds=seconds, connections=connections)
                 if sampler:
                     time.sleep(1.0)  # let the relay finish the tail
                     lags += sampler.stop()
-                if res.non_2xx or res.socket_errors:
-                    say(res.raw)
-                    raise SystemExit(f"{name}: {res.non_2xx} non-2xx responses, {res.socket_errors} socket errors")
                 runs[name].append(res)
                 say(f"  round {r + 1} {name:10s} {res.line()}")
     finally:

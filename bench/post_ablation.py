@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import uuid
 
-from _harness import Server, WrkResult, machine_note, say, table, wrk
+from _harness import Server, WrkResult, machine_note, post_users, say, table
 from _scimtrail import Dataset, build_dataset, our_server
 
 VARIANTS: dict[str, dict[str, str]] = {
@@ -51,8 +50,7 @@ def main() -> None:
             server.start(timeout=120)
         for r in range(args.rounds):
             for name, server in servers.items():
-                env = {"BENCH_PATH": "/scim/v2/Users", "BENCH_TOKEN": datasets[name].token, "BENCH_TAG": uuid.uuid4().hex[:10]}
-                res = wrk(f"http://127.0.0.1:{server.port}", script="post_users.lua", env=env, seconds=args.seconds, server=server)
+                res = post_users(server, datasets[name].token, seconds=args.seconds)
                 runs[name].append(res)
                 say(f"  round {r + 1} {name:26s} {res.line()}")
     finally:

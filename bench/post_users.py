@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import uuid
 
-from _harness import PYTHON, BENCH, ROOT, Server, WrkResult, free_port, machine_note, say, table, wrk
+from _harness import PYTHON, BENCH, ROOT, Server, WrkResult, free_port, machine_note, post_users, say, table, wrk
 from _scimtrail import Figure, build_dataset, our_server, report
 
 PEER_TOKEN = "peer-bench-token"
@@ -64,18 +63,7 @@ def measure(seconds: int, rounds: int, connections: int) -> list[Figure]:
                 ("scim2-server own", own, "/v2/Users", PEER_TOKEN),
                 ("scim2-server uvicorn", peer, "/v2/Users", PEER_TOKEN),
             ):
-                env = {"BENCH_PATH": path, "BENCH_TOKEN": token, "BENCH_TAG": uuid.uuid4().hex[:10]}
-                res = wrk(
-                    f"http://127.0.0.1:{server.port}",
-                    script="post_users.lua",
-                    env=env,
-                    connections=connections,
-                    seconds=seconds,
-                    server=server,
-                )
-                if res.non_2xx or res.socket_errors:
-                    say(res.raw)
-                    raise SystemExit(f"{name}: {res.non_2xx} non-2xx responses, {res.socket_errors} socket errors")
+                res = post_users(server, token, seconds=seconds, connections=connections, path=path)
                 runs[name].append(res)
                 say(f"  round {r + 1} {name:20s} {res.line()}")
         rss = ours.rss_kib()[1] // 1024

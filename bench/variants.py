@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import uuid
 from urllib.parse import quote
 
-from _harness import WrkResult, machine_note, say, table, wrk
+from _harness import WrkResult, machine_note, post_users, say, table
 from _scimtrail import Client, Latency, build_dataset, our_server
 from _seed import user_id, user_name
 
@@ -77,8 +76,7 @@ def main() -> None:
 
         for r in range(args.rounds):
             for m in names:
-                env = {"BENCH_PATH": "/scim/v2/Users", "BENCH_TOKEN": datasets[m].token, "BENCH_TAG": uuid.uuid4().hex[:10]}
-                res = wrk(f"http://127.0.0.1:{servers[m].port}", script="post_users.lua", env=env, seconds=args.seconds, server=servers[m])
+                res = post_users(servers[m], datasets[m].token, seconds=args.seconds)
                 posts[m].append(res)
                 say(f"  round {r + 1} POST /Users {m:14s} {res.line()}")
     finally:
