@@ -38,11 +38,12 @@ from .streams import (  # also registers the log-stream tables
 from .streams.service import render as render_stream
 from .relay.delivery import DeliverySettings, DeliveryStage
 from .relay.sinks import DestinationPolicy
-from .transactions import AFTER_COMMIT, Transactions
+from .transactions import AFTER_COMMIT, SQLITE_CONNECTION, Transactions
 from .verification import VerifyReport, verify
 
 __all__ = [
     "AFTER_COMMIT",
+    "SQLITE_CONNECTION",
     "CATALOGUE",
     "DEFAULT_RETENTION_DAYS",
     "EVENTS_SEALED",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,15 +17,14 @@ from .metrics import OUTBOX_FAILURES
 from .redaction import to_canonical
 from .signals import OUTBOX_WRITTEN
 from .tables import OUTBOX
-from .transactions import AFTER_COMMIT
+from .transactions import AFTER_COMMIT, SQLITE_CONNECTION
 
 __all__ = ["after_commit", "record", "record_many"]
 
 _log = structlog.get_logger("audit.outbox")
 _outbox = OUTBOX
 _insert_one = insert(_outbox)
-#: Up to this many events go in one statement on SQLite (3 parameters each, far below its limit).
-_SQLITE_SINGLE_STATEMENT_ROWS = 1000
+_INSERT_SQLITE = "INSERT INTO audit_outbox (event_id, organization, payload) VALUES (?, ?, ?)"
 
 
 async def record(conn: AsyncConnection, draft: EventDraft) -> None:
@@ -46,14 +48,11 @@ async def record_many(conn: AsyncConnection, drafts: Sequence[EventDraft]) -> No
         _failed(drafts, "build")
         return
     try:
-        if conn.dialect.name == "sqlite" and len(rows) == 1:
-            # SQLite undoes a failed statement and nothing else, so one INSERT is already
-            # all-or-nothing within the caller's transaction: a savepoint would add two round
-            # trips to the driver's thread, more than the insert itself costs.
+        if (sqlite := conn.info.get(SQLITE_CONNECTION)) is not None:
+            _insert_sqlite(sqlite, rows)
+        elif conn.dialect.name == "sqlite" and len(rows) == 1:
+            # SQLite undoes a failed statement and nothing else: one INSERT is all-or-nothing.
             await conn.execute(_insert_one, rows[0])
-        elif conn.dialect.name == "sqlite" and len(rows) <= _SQLITE_SINGLE_STATEMENT_ROWS:
-            # Several rows as one multi-row statement, atomic for the same reason.
-            await conn.execute(insert(_outbox).values(rows))
         else:
             # PostgreSQL aborts the whole transaction on any error, unless it is in a savepoint.
             async with conn.begin_nested():
@@ -75,6 +74,23 @@ def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
     callbacks: list[Callable[[], None]] = conn.info.setdefault(AFTER_COMMIT, [])
     if callback not in callbacks:
         callbacks.append(callback)
+
+
+def _insert_sqlite(sqlite: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Straight to sqlite3, inside the caller's transaction (see ``audit.SQLITE_CONNECTION``)."""
+    params = [(r["event_id"], r["organization"], orjson.dumps(r["payload"]).decode()) for r in rows]
+    if len(params) == 1:
+        # SQLite undoes a failed statement and nothing else: one INSERT is all-or-nothing.
+        sqlite.execute(_INSERT_SQLITE, params[0])
+        return
+    sqlite.execute("SAVEPOINT audit_outbox")
+    try:
+        sqlite.executemany(_INSERT_SQLITE, params)
+    except BaseException:
+        sqlite.execute("ROLLBACK TO audit_outbox")
+        sqlite.execute("RELEASE audit_outbox")
+        raise
+    sqlite.execute("RELEASE audit_outbox")
 
 
 def _row(draft: EventDraft) -> dict[str, Any]:

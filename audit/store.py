@@ -7,6 +7,7 @@ decides when and under which lease they run.
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from .chain import GENESIS_HASH, canonical_json, link_hash, with_hash
 from .events import format_timestamp
 from .signing import CheckpointKey
 from .tables import CHAINS, CHECKPOINTS, EVENTS, OUTBOX
+from .transactions import SQLITE_CONNECTION
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -140,6 +142,76 @@ async def _load_heads(conn: AsyncConnection, organizations: Iterable[str]) -> di
     return {r.organization: ChainHead(**r._mapping) for r in rows}
 
 
+#: The columns :func:`_link` fills, in order.
+_LINKED_COLUMNS = (
+    "event_id",
+    "organization",
+    "sequence",
+    "action",
+    "category",
+    "occurred_at",
+    "actor_name",
+    "target_name",
+    "search_text",
+    "body",
+    "prev_hash",
+    "hash",
+)
+_SQLITE_PENDING = "SELECT pk, organization, payload FROM audit_outbox ORDER BY pk LIMIT ?"
+_SQLITE_HEADS = (
+    "SELECT organization, last_sequence, head_hash, anchor_sequence, anchor_hash FROM audit_chains"
+    " WHERE organization IN (SELECT value FROM json_each(?))"
+)
+_SQLITE_INSERT_EVENTS = (
+    f"INSERT INTO audit_events ({', '.join(_LINKED_COLUMNS)}) VALUES ({', '.join('?' * len(_LINKED_COLUMNS))})"
+)
+_SQLITE_MOVE_HEAD = "UPDATE audit_chains SET last_sequence = ?, head_hash = ? WHERE organization = ?"
+_SQLITE_NEW_CHAIN = (
+    "INSERT INTO audit_chains (organization, last_sequence, head_hash, anchor_sequence, anchor_hash)"
+    " VALUES (?, ?, ?, 0, ?)"
+)
+_SQLITE_DELETE_SEALED = "DELETE FROM audit_outbox WHERE pk <= ?"
+
+
+def _link(pending: Iterable[tuple[str, Any]], heads: dict[str, ChainHead]) -> list[tuple[Any, ...]]:
+    """Number and chain ``(organization, payload)`` rows in order, moving ``heads`` along.
+
+    Returns one tuple per event, in :data:`_LINKED_COLUMNS` order.
+    """
+    linked: list[tuple[Any, ...]] = []
+    for organization, payload in pending:
+        head = heads.get(organization) or ChainHead(organization, 0, GENESIS_HASH, 0, GENESIS_HASH)
+        event = orjson.loads(payload) if isinstance(payload, str | bytes) else dict(payload)
+        sequence = head.last_sequence + 1
+        event["sequence"] = sequence
+        event["prev_hash"] = head.head_hash
+        body = canonical_json(event)
+        hash_ = link_hash(body, head.head_hash)
+        targets = event["targets"]
+        linked.append(
+            (
+                event["id"],
+                organization,
+                sequence,
+                event["action"],
+                event["category"],
+                event["occurred_at"],
+                event["actor"]["name"],
+                targets[0]["name"] if targets else None,
+                search_words(event),
+                body.decode(),
+                head.head_hash,
+                hash_,
+            )
+        )
+        heads[organization] = ChainHead(organization, sequence, hash_, head.anchor_sequence, head.anchor_hash)
+    return linked
+
+
+def _result(linked: list[tuple[Any, ...]], heads: dict[str, ChainHead]) -> SealResult:
+    return SealResult(len(linked), {h.organization: h.last_sequence for h in heads.values()}, [e[5] for e in linked])
+
+
 async def seal_pending(conn: AsyncConnection, *, limit: int = 500) -> SealResult:
     """Seal up to ``limit`` outbox rows, oldest first.
 
@@ -147,38 +219,15 @@ async def seal_pending(conn: AsyncConnection, *, limit: int = 500) -> SealResult
     and written back in this transaction, so a second concurrent sealer would hit the unique
     (organization, sequence) constraint and roll back rather than fork the chain.
     """
+    if (sqlite := conn.info.get(SQLITE_CONNECTION)) is not None:
+        return _seal_sqlite(sqlite, limit)
     pending = (await conn.execute(_PENDING, {"limit": limit})).all()
     if not pending:
         return SealResult(0, {})
     heads = await _load_heads(conn, {r.organization for r in pending})
     known = set(heads)
-    events: list[dict[str, Any]] = []
-    for row in pending:
-        head = heads.get(row.organization) or ChainHead(row.organization, 0, GENESIS_HASH, 0, GENESIS_HASH)
-        payload = row.payload if isinstance(row.payload, dict) else orjson.loads(row.payload)
-        sequence = head.last_sequence + 1
-        event = {**payload, "sequence": sequence, "prev_hash": head.head_hash}
-        body = canonical_json(event)
-        hash_ = link_hash(body, head.head_hash)
-        targets = event["targets"]
-        events.append(
-            {
-                "event_id": event["id"],
-                "organization": row.organization,
-                "sequence": sequence,
-                "action": event["action"],
-                "category": event["category"],
-                "occurred_at": event["occurred_at"],
-                "actor_name": event["actor"]["name"],
-                "target_name": targets[0]["name"] if targets else None,
-                "search_text": search_words(event),
-                "body": body.decode(),
-                "prev_hash": head.head_hash,
-                "hash": hash_,
-            }
-        )
-        heads[row.organization] = ChainHead(row.organization, sequence, hash_, head.anchor_sequence, head.anchor_hash)
-    await conn.execute(_INSERT_EVENTS, events)
+    linked = _link(((r.organization, r.payload) for r in pending), heads)
+    await conn.execute(_INSERT_EVENTS, [dict(zip(_LINKED_COLUMNS, e, strict=True)) for e in linked])
     moved = [{"b_org": h.organization, "b_seq": h.last_sequence, "b_hash": h.head_hash} for h in heads.values()]
     existing = [m for m in moved if m["b_org"] in known]
     if existing:
@@ -197,9 +246,33 @@ async def seal_pending(conn: AsyncConnection, *, limit: int = 500) -> SealResult
     if fresh:
         await conn.execute(_INSERT_CHAINS, fresh)
     await conn.execute(_DELETE_SEALED, {"pks": [r.pk for r in pending]})
-    return SealResult(
-        len(events), {h.organization: h.last_sequence for h in heads.values()}, [e["occurred_at"] for e in events]
+    return _result(linked, heads)
+
+
+def _seal_sqlite(sqlite: sqlite3.Connection, limit: int) -> SealResult:
+    """:func:`seal_pending`'s statements sent straight to sqlite3 (see ``audit.SQLITE_CONNECTION``).
+
+    Runs inside the caller's write transaction, which holds SQLite's write lock: no row can join
+    the outbox between the read and the delete, so deleting up to the last pk read deletes
+    exactly the rows sealed.
+    """
+    pending = sqlite.execute(_SQLITE_PENDING, (limit,)).fetchall()
+    if not pending:
+        return SealResult(0, {})
+    organizations = sorted({r[1] for r in pending})
+    heads = {r[0]: ChainHead(*r) for r in sqlite.execute(_SQLITE_HEADS, (orjson.dumps(organizations).decode(),))}
+    known = set(heads)
+    linked = _link(((r[1], r[2]) for r in pending), heads)
+    sqlite.executemany(_SQLITE_INSERT_EVENTS, linked)
+    sqlite.executemany(
+        _SQLITE_MOVE_HEAD, [(h.last_sequence, h.head_hash, h.organization) for h in heads.values() if h.organization in known]
     )
+    sqlite.executemany(
+        _SQLITE_NEW_CHAIN,
+        [(h.organization, h.last_sequence, h.head_hash, GENESIS_HASH) for h in heads.values() if h.organization not in known],
+    )
+    sqlite.execute(_SQLITE_DELETE_SEALED, (pending[-1][0],))
+    return _result(linked, heads)
 
 
 def checkpoint_payload(

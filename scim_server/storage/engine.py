@@ -13,7 +13,7 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from audit import AFTER_COMMIT
+from audit import AFTER_COMMIT, SQLITE_CONNECTION
 
 from . import sqlite_driver
 from .wal import BACKSTOP_PAGES, WalCheckpointer
@@ -169,7 +169,11 @@ class Database:
         writer = self._writer
         if writer is None or writer.closed or writer.invalidated or self._raw is None:
             writer = self._writer = await (await self.engine.connect()).execution_options(write=True)
-            self._raw = (await writer.get_raw_connection()).driver_connection
+            raw = self._raw = (await writer.get_raw_connection()).driver_connection
+            assert raw is not None
+            # The audit trail's hot statements go straight to sqlite3 inside our units (see
+            # audit.SQLITE_CONNECTION); only the writer carries the key, and only while it is ours.
+            writer.info[SQLITE_CONNECTION] = raw.sqlite3_connection
         assert self._raw is not None
         return writer, self._raw
 
@@ -237,6 +241,7 @@ class Database:
         except Exception:
             self._writer = self._raw = None
             with contextlib.suppress(Exception):
+                writer.info.pop(SQLITE_CONNECTION, None)  # back to the pool: readers must not see it
                 await writer.close()
 
     @asynccontextmanager
@@ -257,6 +262,7 @@ class Database:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         if self._writer is not None:
+            self._writer.info.pop(SQLITE_CONNECTION, None)
             await self._writer.close()
             self._writer = self._raw = None
         await self.engine.dispose()

@@ -173,6 +173,11 @@ class Connection:
     def in_transaction(self) -> bool:
         return self._conn.in_transaction
 
+    @property
+    def sqlite3_connection(self) -> sqlite3.Connection:
+        """The connection underneath, for statements the host sends past SQLAlchemy (``audit.SQLITE_CONNECTION``)."""
+        return self._conn
+
     def stop(self) -> None:
         self._connection = None
         self._conn.close()
