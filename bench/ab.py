@@ -60,22 +60,27 @@ def main() -> None:
         for dataset in data.values():
             dataset.remove()
 
-    first = statistics.median(x.rps for x in runs[trees[0][0]])
+    baseline = runs[trees[0][0]]
+    first = statistics.median(x.rps for x in baseline)
     rows = []
     for name, results in runs.items():
         rps = statistics.median(x.rps for x in results)
+        # Each round's ratio against the first tree's run in the same round: the machine's
+        # speed drifts from round to round, and neighbouring runs share the drift.
+        paired = statistics.median(x.rps / b.rps for x, b in zip(results, baseline, strict=True))
         rows.append(
             [
                 name,
                 f"{rps:.0f}",
                 f"{rps / first:.2f}×",
+                f"{paired:.2f}×",
                 f"{statistics.median(x.p50_ms for x in results):.1f} ms",
                 f"{statistics.median(x.p99_ms for x in results):.1f} ms",
                 f"{statistics.median(x.cpu_ms for x in results):.2f} ms",
             ]
         )
     say()
-    say(table(["tree", "req/s", "ratio", "p50", "p99", "server CPU/req"], rows))
+    say(table(["tree", "req/s", "ratio of medians", "median of round ratios", "p50", "p99", "server CPU/req"], rows))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@
 
 Two ``scimtrail serve`` processes on their own SQLite files, identical but for
 ``SCIMTRAIL_AUDIT_ENABLED``, with the relay sealing inside the audited server (the embedded
-default) or, with ``--relay separate``, in its own process as ``scimtrail relay`` runs it; wrk (16 connections, ``lua/post_users.lua``) runs against each in
-turn, round after round, and the median round is compared. While the audited server is under
+default) or, with ``--relay separate``, in its own process as ``scimtrail relay`` runs it; wrk
+(16 connections, ``lua/post_users.lua``) runs against each in turn, round after round, which
+goes first alternating, and the median of the rounds' audited/unaudited ratios is the figure
+(the ratio of the two medians is printed beside it). While the audited server is under
 load, a sampler reads its outbox every 50 ms: the age of the oldest event still waiting to be
 sealed bounds the seal lag from above (an event is sealed no later than the first sample that
 no longer sees it), and its p99 over the run is the figure reported.
@@ -101,8 +103,11 @@ def measure(seconds: int, rounds: int, connections: int, relay: str) -> list[Fig
     try:
         audited.start(timeout=120)
         plain.start(timeout=120)
+        pair = (("audit on", audited, audited_data), ("audit off", plain, plain_data))
         for r in range(rounds):
-            for name, server, data in (("audit on", audited, audited_data), ("audit off", plain, plain_data)):
+            # Alternate which goes first: a server run right after the other meets its tail of
+            # background work (checkpoints, the relay finishing its batch).
+            for name, server, data in pair if r % 2 == 0 else reversed(pair):
                 sampler = _LagSampler(data.url.split("///", 1)[1]) if name == "audit on" else None
                 if sampler:
                     sampler.start()
@@ -125,7 +130,10 @@ def measure(seconds: int, rounds: int, connections: int, relay: str) -> list[Fig
         plain_data.remove()
 
     on, off = _median(runs["audit on"]), _median(runs["audit off"])
-    ratio = statistics.median(x.rps for x in runs["audit on"]) / statistics.median(x.rps for x in runs["audit off"])
+    of_medians = statistics.median(x.rps for x in runs["audit on"]) / statistics.median(x.rps for x in runs["audit off"])
+    # Each round's two runs are minutes apart at most and share the machine's drift (other
+    # tenants come and go); the median of the rounds' own ratios is the steadier figure.
+    ratio = statistics.median(a.rps / b.rps for a, b in zip(runs["audit on"], runs["audit off"], strict=True))
     lag_p99 = sorted(lags)[max(int(len(lags) * 0.99) - 1, 0)] if lags else float("nan")
     say()
     say(f"POST /Users, wrk -t1 -c{connections} -d{seconds}s, median of {rounds} interleaved rounds, relay {relay}")
@@ -138,9 +146,15 @@ def measure(seconds: int, rounds: int, connections: int, relay: str) -> list[Fig
             ],
         )
     )
+    say(f"audited vs unaudited: median of the rounds' ratios {ratio:.1%}, ratio of the medians {of_medians:.1%}")
     say(f"seal lag (oldest unsealed event, sampled every 50 ms): p99 {lag_p99:.3f} s, max {max(lags, default=0):.3f} s")
     return [
-        Figure("audited throughput vs unaudited", f"{ratio:.1%} ({on.rps:.0f} vs {off.rps:.0f} req/s)", "≥ 90%", ratio >= 0.9),
+        Figure(
+            "audited throughput vs unaudited (median of round ratios)",
+            f"{ratio:.1%} (medians {on.rps:.0f} vs {off.rps:.0f} req/s)",
+            "≥ 90%",
+            ratio >= 0.9,
+        ),
         Figure("seal lag p99 under full write load", f"{lag_p99:.3f} s", "< 1 s", lag_p99 < 1.0),
     ]
 

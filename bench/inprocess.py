@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import random
 import statistics
@@ -151,7 +152,7 @@ async def _profile(call: Callable[[int], Awaitable[Reply]], n: int, sort: str) -
     aiosqlite.core.Connection._execute = original  # type: ignore[method-assign]
     say(f"aiosqlite thread hops per request: {hops / n:.1f}")
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(40)
+    pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "40")))
     say(out.getvalue())
 
 
