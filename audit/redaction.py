@@ -11,6 +11,7 @@ run in. A step never raises on odd input: it drops what it cannot vouch for.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -101,6 +102,18 @@ def _party(value: Any) -> dict[str, str]:
     return {"type": kind if isinstance(kind, str) and kind else "unknown", "name": fields.get("name")}  # type: ignore[dict-item]
 
 
+# Actor names (a credential's slug) and user agents repeat from one event to the next; their
+# verdicts are remembered rather than matched against the patterns again for every event.
+@functools.lru_cache(maxsize=1024)
+def _safe_repeated_name(value: str) -> str:
+    return _safe_name(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _repeated_context_value(value: str) -> str | None:
+    return _context_value(value)
+
+
 def _context_value(value: Any, *, client_chosen: bool = True) -> str | None:
     if not isinstance(value, str) or not value:
         return None
@@ -126,7 +139,7 @@ def keep_canonical_fields(event: Event) -> Event:
         "context": {
             # The peer address comes from the socket (or a trusted proxy), not from the client's text.
             "ip": _context_value(context.get("ip"), client_chosen=False),
-            "user_agent": _context_value(context.get("user_agent")),
+            "user_agent": _repeated_context_value(agent) if isinstance(agent := context.get("user_agent"), str) else None,
             "request_id": _context_value(context.get("request_id")),
         },
         "metadata": {str(k): v for k, v in metadata.items()},
@@ -135,7 +148,8 @@ def keep_canonical_fields(event: Event) -> Event:
 
 def redact_names(event: Event) -> Event:
     """Actor and target names must be customer-facing: internal ids and secrets become ``[redacted]``."""
-    actor = {**event["actor"], "name": _safe_name(event["actor"]["name"])}
+    name = event["actor"]["name"]
+    actor = {**event["actor"], "name": _safe_repeated_name(name) if isinstance(name, str) else REDACTED}
     targets = [{**t, "name": _safe_name(t["name"])} for t in event["targets"]]
     return {**event, "actor": actor, "targets": targets}
 

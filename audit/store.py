@@ -179,16 +179,24 @@ def _link(pending: Iterable[tuple[str, Any]], heads: dict[str, ChainHead]) -> li
     Returns one tuple per event, in :data:`_LINKED_COLUMNS` order.
     """
     linked: list[tuple[Any, ...]] = []
+    append = linked.append
+    # The running head of each chain as (last sequence, head hash): a ChainHead per event costs
+    # more than the hash does, so they are rebuilt once, at the end.
+    moving: dict[str, tuple[int, str]] = {}
     for organization, payload in pending:
-        head = heads.get(organization) or ChainHead(organization, 0, GENESIS_HASH, 0, GENESIS_HASH)
+        try:
+            sequence, prev_hash = moving[organization]
+        except KeyError:
+            head = heads.get(organization)
+            sequence, prev_hash = (head.last_sequence, head.head_hash) if head else (0, GENESIS_HASH)
         event = orjson.loads(payload) if isinstance(payload, str | bytes) else dict(payload)
-        sequence = head.last_sequence + 1
+        sequence += 1
         event["sequence"] = sequence
-        event["prev_hash"] = head.head_hash
+        event["prev_hash"] = prev_hash
         body = canonical_json(event)
-        hash_ = link_hash(body, head.head_hash)
+        hash_ = link_hash(body, prev_hash)
         targets = event["targets"]
-        linked.append(
+        append(
             (
                 event["id"],
                 organization,
@@ -200,11 +208,15 @@ def _link(pending: Iterable[tuple[str, Any]], heads: dict[str, ChainHead]) -> li
                 targets[0]["name"] if targets else None,
                 search_words(event),
                 body.decode(),
-                head.head_hash,
+                prev_hash,
                 hash_,
             )
         )
-        heads[organization] = ChainHead(organization, sequence, hash_, head.anchor_sequence, head.anchor_hash)
+        moving[organization] = (sequence, hash_)
+    for organization, (sequence, hash_) in moving.items():
+        head = heads.get(organization)
+        anchor = (head.anchor_sequence, head.anchor_hash) if head else (0, GENESIS_HASH)
+        heads[organization] = ChainHead(organization, sequence, hash_, *anchor)
     return linked
 
 
