@@ -103,14 +103,31 @@ def _party(value: Any) -> dict[str, str]:
 
 
 # Actor names (a credential's slug) and user agents repeat from one event to the next; their
-# verdicts are remembered rather than matched against the patterns again for every event.
+# verdicts are remembered rather than matched against the patterns again for every event. Only
+# short values are: a client chooses its user agent, and must not be able to fill the cache
+# with long ones.
+_REMEMBERED_LENGTH = 256
+
+
 @functools.lru_cache(maxsize=1024)
-def _safe_repeated_name(value: str) -> str:
+def _remembered_name(value: str) -> str:
     return _safe_name(value)
 
 
 @functools.lru_cache(maxsize=1024)
-def _repeated_context_value(value: str) -> str | None:
+def _remembered_context_value(value: str) -> str | None:
+    return _context_value(value)
+
+
+def _safe_repeated_name(value: Any) -> str:
+    if isinstance(value, str) and len(value) <= _REMEMBERED_LENGTH:
+        return _remembered_name(value)
+    return _safe_name(value)
+
+
+def _repeated_context_value(value: Any) -> str | None:
+    if isinstance(value, str) and len(value) <= _REMEMBERED_LENGTH:
+        return _remembered_context_value(value)
     return _context_value(value)
 
 
@@ -139,7 +156,7 @@ def keep_canonical_fields(event: Event) -> Event:
         "context": {
             # The peer address comes from the socket (or a trusted proxy), not from the client's text.
             "ip": _context_value(context.get("ip"), client_chosen=False),
-            "user_agent": _repeated_context_value(agent) if isinstance(agent := context.get("user_agent"), str) else None,
+            "user_agent": _repeated_context_value(context.get("user_agent")),
             "request_id": _context_value(context.get("request_id")),
         },
         "metadata": {str(k): v for k, v in metadata.items()},
@@ -148,8 +165,7 @@ def keep_canonical_fields(event: Event) -> Event:
 
 def redact_names(event: Event) -> Event:
     """Actor and target names must be customer-facing: internal ids and secrets become ``[redacted]``."""
-    name = event["actor"]["name"]
-    actor = {**event["actor"], "name": _safe_repeated_name(name) if isinstance(name, str) else REDACTED}
+    actor = {**event["actor"], "name": _safe_repeated_name(event["actor"]["name"])}
     targets = [{**t, "name": _safe_name(t["name"])} for t in event["targets"]]
     return {**event, "actor": actor, "targets": targets}
 
