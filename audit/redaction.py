@@ -200,6 +200,8 @@ def strip_sensitive_metadata(event: Event) -> Event:
     A value must be a scalar or a list of scalars; nested objects are where attribute values
     hide, so they are dropped whole rather than inspected.
     """
+    if not event["metadata"]:
+        return event  # most events carry none: nothing to copy
     kept: dict[str, Any] = {}
     for key, value in event["metadata"].items():
         if _SENSITIVE_KEY.search(key) or _ID_KEY.match(key) or looks_internal(key):
@@ -231,6 +233,8 @@ def _bounded(value: Any) -> Any:
 
 def limit_metadata(event: Event) -> Event:
     """At most 50 keys of at most 40 characters; values truncated to 500 characters."""
+    if not event["metadata"]:
+        return event
     kept: dict[str, Any] = {}
     for key, value in event["metadata"].items():
         if len(kept) == MAX_METADATA_KEYS:
