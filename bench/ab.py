@@ -6,7 +6,8 @@
 Each tree's ``bench/tools/serve_plain.py`` serves its own code (``PYTHONPATH`` is the tree) on
 its own fresh SQLite database; wrk (16 connections, ``lua/post_users.lua``) runs against each in
 turn, round after round, alternating the order, and the medians are compared. ``--env`` sets the
-same environment for every server (``SCIMTRAIL_AUDIT_ENABLED=false``, …). A tree whose migrations
+same environment for every server (``SCIMTRAIL_AUDIT_ENABLED=false``, …), ``--env-for NAME:K=V``
+one server's, so one tree can run twice, configured two ways. A tree whose migrations
 are older than the current one cannot open a database the current ``scimtrail org create`` made:
 compare commits on the same side of a migration, or put a wrapper ``bench/tools/serve_plain.py``
 in a directory of its own that adapts the database first.
@@ -28,9 +29,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--env", action="append", default=[], help="K=V for every server")
+    parser.add_argument(
+        "--env-for", action="append", default=[], metavar="NAME:K=V",
+        help="K=V for one tree's server only: the same tree twice, configured two ways",
+    )
     args = parser.parse_args()
     trees = [(name, Path(path).resolve()) for name, _, path in (t.partition("=") for t in args.trees)]
     env = dict(kv.partition("=")[::2] for kv in args.env)
+    own: dict[str, dict[str, str]] = {name: {} for name, _ in trees}
+    for item in args.env_for:
+        name, _, kv = item.partition(":")
+        if name not in own:
+            parser.error(f"--env-for names no tree: {name}")
+        key, _, value = kv.partition("=")
+        own[name][key] = value
     say(machine_note())
 
     data: dict[str, Dataset] = {name: build_dataset(0) for name, _ in trees}
@@ -41,7 +53,7 @@ def main() -> None:
             name,
             [PYTHON, str(path / "bench" / "tools" / "serve_plain.py"), "--host", "127.0.0.1", "--port", str(port)],
             port,
-            env={"SCIMTRAIL_DATABASE_URL": data[name].url, "SCIMTRAIL_LOG_LEVEL": "warning", "PYTHONPATH": str(path), **env},
+            env={"SCIMTRAIL_DATABASE_URL": data[name].url, "SCIMTRAIL_LOG_LEVEL": "warning", "PYTHONPATH": str(path), **env, **own[name]},
             log=data[name].directory / "server.log",
         )
     runs: dict[str, list[WrkResult]] = {name: [] for name in servers}

@@ -59,6 +59,10 @@ def main() -> None:
     parser.add_argument(
         "--gil", action="store_true", help="sample only the thread holding the GIL: where Python's CPU goes"
     )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE",
+        help="a server setting, e.g. SCIMTRAIL_AUDIT_ENABLED=false (repeatable)",
+    )
     parser.add_argument("--variant", default=None, help="a change from tools/serve_variant.py")
     parser.add_argument("--keep", type=Path, default=None, help="directory for the raw py-spy output")
     args = parser.parse_args()
@@ -71,7 +75,8 @@ def main() -> None:
     dataset = build_dataset(users, joiners=5000 if args.workload == "patch" else 0, groups=groups)
     raw = dataset.directory / "py-spy.txt"
     try:
-        with serving(dataset, variant=args.variant) as server:
+        settings = dict(item.split("=", 1) for item in args.env)
+        with serving(dataset, variant=args.variant, **settings) as server:
             spy = subprocess.Popen(
                 [PY_SPY, "record", "--pid", str(server.pid), "--duration", str(args.seconds), "--rate", "250",
                  "--format", "raw", "--output", str(raw), "--nonblocking", *(["--gil"] if args.gil else [])],

@@ -6,7 +6,8 @@ The quickest loop for working on the hot paths: the figures are the app's own co
 protocol, services, storage) per request, wall and CPU (``process_time``: every thread of the
 process, aiosqlite's included), one request at a time. ``--profile "POST /Users"`` (any
 operation name printed) runs cProfile over that operation and prints the top functions by own
-time and the number of SQLite thread hops per request.
+time and the number of SQLite thread hops per request (``BENCH_PROFILE_DUMP=FILE`` also saves the
+raw profile for ``pstats``).
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ async def _profile(call: Callable[[int], Awaitable[Reply]], n: int, sort: str) -
         await call(i)
     profiler.disable()
     aiosqlite.core.Connection._execute = original  # type: ignore[method-assign]
+    if dump := os.environ.get("BENCH_PROFILE_DUMP"):
+        profiler.dump_stats(dump)
     say(f"aiosqlite thread hops per request: {hops / n:.1f}")
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "40")))

@@ -1,0 +1,148 @@
+"""What the audit trail costs SQLite per event: CPU and bytes written, recording alone and in full.
+
+    .venv/bin/python bench/audit_write_cost.py [--events 60000] [--rounds 2] [--drop INDEX ...]
+
+No HTTP and no event loop: one thread drives the product's own audit statements
+(``audit.outbox``'s insert, ``audit.store``'s sealing) on a copy of a fresh scimtrail database
+with the server's pragmas, the way the server runs them under load: outbox inserts committed a
+few requests at a time (group commit), a sealing batch every ``--seal-every`` events, the
+search index fed every 1,700 events (about a second at full write rate) and a passive WAL
+checkpoint every 170 (the checkpointer's 0.1 s). Three modes, interleaved round by round:
+
+- ``none``: the same commits with nothing in them (the floor);
+- ``record``: outbox inserts only;
+- ``full``: recording, sealing, indexing.
+
+Reported per event: CPU (``process_time``, the checkpoint's included) and bytes handed to
+``write``/``pwrite`` (``wchar`` in ``/proc/self/io``: the WAL and the checkpoint's copies).
+``--drop`` removes an index from the copy first, to price it. The machine's drift matters less
+here than over HTTP, but compare modes and variants within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from _harness import machine_note, say, table
+from _scimtrail import build_dataset
+from audit.events import Actor, EventDraft, RequestContext, Target
+from audit.outbox import _insert_sqlite, _row
+from audit.store import _seal_sqlite
+from scim_server.storage.engine import WRITER_CACHE_KIB
+
+_INDEX_EVERY = 1_700
+_CHECKPOINT_EVERY = 170
+
+
+def _drafts(n: int, tag: str) -> Iterator[EventDraft]:
+    for i in range(n):
+        # Targets in random order, as new users' emails arrive: their index leaves are random too.
+        yield EventDraft(
+            organization="bench",
+            action="user.provisioned",
+            actor=Actor("scim_token", "default"),
+            targets=(Target("user", f"user{tag}-{i * 7919 % n}@bench.example"),),
+            context=RequestContext(ip="127.0.0.1", user_agent="wrk/4", request_id=f"req_{tag}{i:010d}"),
+        )
+
+
+def _written() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _index(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    through = conn.execute("SELECT indexed_through FROM audit_events_fts_state WHERE id = 1").fetchone()[0]
+    upto = conn.execute("SELECT max(pk) FROM audit_events").fetchone()[0]
+    if upto:
+        conn.execute(
+            "INSERT INTO audit_events_fts(rowid, search_text) SELECT pk, search_text FROM audit_events"
+            " WHERE pk > ? AND pk <= ?",
+            (through, upto),
+        )
+        conn.execute("UPDATE audit_events_fts_state SET indexed_through = ? WHERE id = 1", (upto,))
+    conn.execute("COMMIT")
+
+
+def run(template: Path, scratch: Path, mode: str, tag: str, args: argparse.Namespace) -> tuple[float, float]:
+    """One pass; returns (CPU µs per event, bytes written per event)."""
+    db = scratch / f"{mode}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    shutil.copy(template, db)
+    conn = sqlite3.connect(db, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"cache_size=-{WRITER_CACHE_KIB}", "wal_autocheckpoint=10000"):
+        conn.execute(f"PRAGMA {pragma}")
+    for index in args.drop:
+        conn.execute(f"DROP INDEX {index}")
+    checkpointer = sqlite3.connect(db, isolation_level=None)
+    rows = [_row(d) for d in _drafts(args.events, tag)]
+    group = args.group
+    written, started = _written(), time.process_time()
+    for i, row in enumerate(rows, 1):
+        if i % group == 1 or group == 1:
+            conn.execute("BEGIN IMMEDIATE")
+        if mode != "none":
+            _insert_sqlite(conn, [row])
+        if i % group:
+            continue
+        if mode == "full" and i % args.seal_every < group:
+            _seal_sqlite(conn, 500)
+        conn.execute("COMMIT")
+        if mode == "full" and i % _INDEX_EVERY < group:
+            _index(conn)
+        if i % _CHECKPOINT_EVERY < group:
+            checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    if conn.in_transaction:
+        conn.execute("COMMIT")
+    cpu, out = time.process_time() - started, _written() - written
+    conn.close()
+    checkpointer.close()
+    return cpu / args.events * 1e6, out / args.events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--group", type=int, default=6, help="requests per group commit")
+    parser.add_argument("--seal-every", type=int, default=85, help="events per sealing batch (50 ms at ~1,700/s)")
+    parser.add_argument("--drop", action="append", default=[], metavar="INDEX", help="drop this index first")
+    args = parser.parse_args()
+    say(machine_note())
+    dataset = build_dataset(0)
+    template = dataset.directory / "scimtrail.db"
+    modes = ("none", "record", "full")
+    results: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
+    try:
+        for r in range(args.rounds):
+            for mode in modes:
+                results[mode].append(run(template, dataset.directory, mode, f"{r}{mode[0]}", args))
+                cpu, out = results[mode][-1]
+                say(f"  round {r + 1} {mode:6s} {cpu:6.1f} µs CPU/event  {out:7.0f} bytes written/event")
+    finally:
+        dataset.remove()
+    say()
+    say(f"{args.events:,} events per pass, group commit of {args.group}, sealing every {args.seal_every}; dropped: {args.drop or 'none'}")
+    say(
+        table(
+            ["mode", "CPU µs/event (median)", "bytes written/event (median)"],
+            [
+                [m, f"{statistics.median(c for c, _ in results[m]):.1f}", f"{statistics.median(b for _, b in results[m]):.0f}"]
+                for m in modes
+            ],
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
