@@ -31,6 +31,7 @@ from pathlib import Path
 
 from _harness import machine_note, say, table
 from _scimtrail import build_dataset
+from audit import search_index
 from audit.events import Actor, EventDraft, RequestContext, Target
 from audit.outbox import _insert_sqlite, _row
 from audit.store import _seal_sqlite
@@ -60,16 +61,13 @@ def _written() -> int:
 
 
 def _index(conn: sqlite3.Connection) -> None:
+    """What ``audit.search_index.index_sealed`` does, with its own statements, on sqlite3."""
     conn.execute("BEGIN IMMEDIATE")
-    through = conn.execute("SELECT indexed_through FROM audit_events_fts_state WHERE id = 1").fetchone()[0]
-    upto = conn.execute("SELECT max(pk) FROM audit_events").fetchone()[0]
-    if upto:
-        conn.execute(
-            "INSERT INTO audit_events_fts(rowid, search_text) SELECT pk, search_text FROM audit_events"
-            " WHERE pk > ? AND pk <= ?",
-            (through, upto),
-        )
-        conn.execute("UPDATE audit_events_fts_state SET indexed_through = ? WHERE id = 1", (upto,))
+    through = conn.execute(search_index._WATERMARK.text).fetchone()[0]
+    upto = conn.execute(search_index._UPTO.text, {"through": through, "limit": 20_000}).fetchone()[0]
+    if upto is not None:
+        conn.execute(search_index._INDEX.text, {"through": through, "upto": upto})
+        conn.execute(search_index._ADVANCE.text, {"upto": upto})
     conn.execute("COMMIT")
 
 
@@ -105,6 +103,12 @@ def run(template: Path, scratch: Path, mode: str, tag: str, args: argparse.Names
     if conn.in_transaction:
         conn.execute("COMMIT")
     cpu, out = time.process_time() - started, _written() - written
+    if mode == "full":
+        # The run priced what it claims: the events were sealed and the search index fed.
+        sealed = conn.execute("SELECT count(*) FROM audit_events").fetchone()[0]
+        indexed = conn.execute(search_index._WATERMARK.text).fetchone()[0]
+        if sealed < args.events - args.seal_every - args.group or not indexed:
+            raise SystemExit(f"full mode sealed {sealed} events and indexed through pk {indexed}")
     conn.close()
     checkpointer.close()
     return cpu / args.events * 1e6, out / args.events
