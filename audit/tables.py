@@ -45,7 +45,8 @@ class OutboxRow(SQLModel, table=True):
 
     #: Insertion order; the sealer drains in this order.
     pk: int | None = Field(default=None, sa_column=Column(_PK, primary_key=True, autoincrement=True))
-    event_id: str = Field(sa_column=Column(String(40), nullable=False, unique=True))
+    #: Not indexed: ids are ULIDs and the log's own ``event_id`` is unique (migration 0004).
+    event_id: str = Field(sa_column=Column(String(40), nullable=False))
     organization: str = Field(sa_column=Column(String(63), nullable=False))
     payload: dict[str, Any] = Field(sa_column=Column(_JSON, nullable=False))
 
@@ -66,7 +67,9 @@ class AuditEventRow(SQLModel, table=True):
         Index("ix_audit_events_org_category_seq", "organization", "category", "sequence"),
         Index("ix_audit_events_org_action_seq", "organization", "action", "sequence"),
         Index("ix_audit_events_org_actor_seq", "organization", "actor_name", "sequence"),
-        Index("ix_audit_events_org_target_seq", "organization", "target_name", "sequence"),
+        # PostgreSQL only: on SQLite target filters find their candidates in the FTS5 index
+        # (migration 0003). Keyed on random addresses, this B-tree cost a page write per event.
+        Index("ix_audit_events_org_target_seq", "organization", "target_name", "sequence").ddl_if(dialect="postgresql"),
     )
 
     pk: int | None = Field(default=None, sa_column=Column(_PK, primary_key=True, autoincrement=True))

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, select, table
+from sqlalchemy import ColumnElement, Select, column, func, literal_column, select, table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import search_index
 from ..events import CATALOGUE, format_timestamp
 from ..store import EVENT_COLUMNS, SealedEvent
 from ..tables import EVENTS
@@ -22,12 +23,16 @@ __all__ = ["QueryError", "EventFilter", "Page", "RANGES", "search_page", "read_r
 _events = EVENTS
 #: SQLite's FTS5 index over ``audit_events.search_text`` (created by the initial migration, with the triggers that keep it in step).
 _fts = table("audit_events_fts", column("rowid"), column("audit_events_fts"))
+#: Each event's first target's name as one token (:func:`audit.search_index.target_key`), SQLite only.
+_targets = table("audit_events_fts_targets", column("rowid"), column("audit_events_fts_targets"))
 _SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
 _WORD = re.compile(r"\w+")
 _CURSOR_PREFIX = "s1."
 _FLOOR_MARGIN = timedelta(days=1)
 _MAX_TEXT = 200
 _MIN_PREFIX = 3
+#: Above any pk SQLite assigns (its rowids are signed 64-bit).
+_MAX_PK = 2**63 - 1
 
 #: The ``range`` presets: how far back each reaches (``today`` is since midnight UTC).
 RANGES: Mapping[str, timedelta | None] = {"today": None, "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
@@ -169,27 +174,38 @@ def _decode_cursor(cursor: str) -> int:
     raise QueryError("cursor is not one this API returned", code="invalid_cursor")
 
 
-async def _conditions(conn: AsyncConnection, organization: str, f: EventFilter) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [_events.c.organization == organization]
+def _column(name: str, *, hinted: bool) -> ColumnElement[Any]:
+    """A column of ``audit_events``; ``hinted`` puts SQLite's unary ``+`` on it, so no index serves it."""
+    return literal_column(f"+audit_events.{name}") if hinted else _events.c[name]
+
+
+async def _conditions(
+    conn: AsyncConnection, organization: str, f: EventFilter, *, unindexed: bool = False
+) -> list[ColumnElement[bool]]:
+    """The filter as WHERE terms, the target's included.
+
+    ``unindexed`` (SQLite) keeps every index out of the planner's choices: the caller walks
+    rows by ``pk`` instead.
+    """
+    sqlite = conn.dialect.name == "sqlite"
+    where: list[ColumnElement[bool]] = [_column("organization", hinted=unindexed) == organization]
     if f.since or f.until:
         # Pages walk an index in sequence order and stop at the limit. SQLite, without
         # statistics, would rather range-scan the time index and sort every event in the
         # window; the unary + keeps that index out of its choices.
-        occurred_at = literal_column("+audit_events.occurred_at") if conn.dialect.name == "sqlite" else _events.c.occurred_at
+        occurred_at = _column("occurred_at", hinted=sqlite)
         if f.since:
             where.append(occurred_at >= f.since)
-            if (floor := await _sequence_floor(conn, organization, f.since)) is not None:
-                where.append(_events.c.sequence >= floor)
         if f.until:
             where.append(occurred_at < f.until)
     if f.categories:
-        where.append(_events.c.category.in_(f.categories))
+        where.append(_column("category", hinted=unindexed).in_(f.categories))
     if f.actions:
-        where.append(_events.c.action.in_(f.actions))
+        where.append(_column("action", hinted=unindexed).in_(f.actions))
     if f.actor:
-        where.append(_events.c.actor_name == f.actor)
+        where.append(_column("actor_name", hinted=unindexed) == f.actor)
     if f.target:
-        where.append(_events.c.target_name == f.target)
+        where.append(_column("target_name", hinted=unindexed) == f.target)
     return where
 
 
@@ -212,47 +228,108 @@ async def _sequence_floor(conn: AsyncConnection, organization: str, since: str) 
     ).scalar()
 
 
-async def _base_query(
-    conn: AsyncConnection, organization: str, f: EventFilter, *, newest_first: bool
-) -> Select[Any]:
-    """The filtered SELECT, ordered for paging.
+def _pk_at(organization: str, sequence: int, *, below: bool) -> ColumnElement[Any]:
+    """The pk of the organisation's last event at or below ``sequence`` (``below``), or first at or above it.
 
     Within one organisation ``pk`` and ``sequence`` rise together (one sealer assigns both), so
-    on SQLite a text search can walk the FTS5 index in rowid order and stop at the page size
-    instead of collecting every match first.
+    a sequence bound becomes a rowid bound that FTS5 applies inside its index walk.
     """
-    query = select(*EVENT_COLUMNS).where(*await _conditions(conn, organization, f))
-    order: ColumnElement[Any] = _events.c.sequence
-    if f.text:
-        terms = _search_terms(f.text)
-        if conn.dialect.name == "sqlite":
-            match = " AND ".join('"' + " ".join(t.words) + '"' + ("*" if t.prefix else "") for t in terms)
-            query = (
-                query.select_from(_fts)
-                .join(_events, _events.c.pk == _fts.c.rowid)
-                .where(_fts.c.audit_events_fts.op("MATCH")(match))
-            )
-            order = _fts.c.rowid
-        else:
+    query = select(_events.c.pk).where(_events.c.organization == organization)
+    if below:
+        query = query.where(_events.c.sequence <= sequence).order_by(_events.c.sequence.desc())
+    else:
+        query = query.where(_events.c.sequence >= sequence).order_by(_events.c.sequence.asc())
+    return query.limit(1).scalar_subquery()
+
+
+async def _queries(
+    conn: AsyncConnection,
+    organization: str,
+    f: EventFilter,
+    *,
+    newest_first: bool,
+    after: int | None = None,
+    before: int | None = None,
+) -> list[Select[Any]]:
+    """The filtered SELECTs for ``after < sequence < before``, in paging order.
+
+    Their results, concatenated, are the matching events in order: usually there is one query.
+    On SQLite a filter with words (free text, a target) walks the FTS5 index in rowid order and
+    stops at the page size instead of collecting every match first. A target filter must also
+    see the events sealed in the last second, which the index has not taken in yet: a second
+    query walks those few rows by pk, above the index's watermark.
+    """
+    if f.since and (floor := await _sequence_floor(conn, organization, f.since)) is not None:
+        after = max(after, floor - 1) if after is not None else floor - 1
+    bounds: list[ColumnElement[bool]] = []
+    if after is not None:
+        bounds.append(_events.c.sequence > after)
+    if before is not None:
+        bounds.append(_events.c.sequence < before)
+    where = [*await _conditions(conn, organization, f), *bounds]
+    plain = select(*EVENT_COLUMNS).where(*where)
+    by_sequence = _events.c.sequence.desc() if newest_first else _events.c.sequence.asc()
+    if conn.dialect.name != "sqlite":
+        if f.text:
             tsquery = " & ".join(
-                " <-> ".join((*t.words[:-1], t.words[-1] + (":*" if t.prefix else ""))) for t in terms
+                " <-> ".join((*t.words[:-1], t.words[-1] + (":*" if t.prefix else ""))) for t in _search_terms(f.text)
             )
-            query = query.where(
+            plain = plain.where(
                 func.to_tsvector(_SIMPLE, _events.c.search_text).op("@@")(func.to_tsquery(_SIMPLE, tsquery))
             )
-    return query.order_by(order.desc() if newest_first else order.asc())
+        return [plain.order_by(by_sequence)]
+    if not f.text and not f.target:
+        return [plain.order_by(by_sequence)]
+    # Free text walks the full-text index (checking any target by name); a target alone walks
+    # the index of target names, which has no B-tree on SQLite (migration 0003).
+    if f.text:
+        index = _fts
+        match = " AND ".join('"' + " ".join(t.words) + '"' + ("*" if t.prefix else "") for t in _search_terms(f.text))
+    else:
+        index, match = _targets, '"' + search_index.target_key(f.target or "") + '"'
+    indexed = (
+        select(*EVENT_COLUMNS)
+        .select_from(index)
+        .join(_events, _events.c.pk == index.c.rowid)
+        .where(index.c[index.name].op("MATCH")(match), *where)
+    )
+    if after is not None:
+        indexed = indexed.where(index.c.rowid > func.coalesce(_pk_at(organization, after, below=True), 0))
+    if before is not None:
+        indexed = indexed.where(index.c.rowid < func.coalesce(_pk_at(organization, before, below=False), _MAX_PK))
+    order = index.c.rowid.desc() if newest_first else index.c.rowid.asc()
+    if f.text:  # free text sees what the index holds, about a second behind the sealer
+        return [indexed.order_by(order)]
+    # Both indexes are fed about once a second; a target filter sees sealed events at once,
+    # so the events past the watermark (a second's worth) are walked by pk.
+    watermark = await search_index.indexed_through(conn)
+    indexed = indexed.where(index.c.rowid <= watermark).order_by(order)
+    recent = (
+        select(*EVENT_COLUMNS)
+        .where(_events.c.pk > watermark, *await _conditions(conn, organization, f, unindexed=True), *bounds)
+        .order_by(_events.c.pk.desc() if newest_first else _events.c.pk.asc())
+    )
+    return [recent, indexed] if newest_first else [indexed, recent]
+
+
+async def _collect(conn: AsyncConnection, queries: list[Select[Any]], limit: int) -> list[SealedEvent]:
+    events: list[SealedEvent] = []
+    for query in queries:
+        if len(events) >= limit:
+            break
+        rows = (await conn.execute(query.limit(limit - len(events)))).all()
+        events.extend(SealedEvent.from_row(r) for r in rows)
+    return events
 
 
 async def search_page(
     conn: AsyncConnection, organization: str, f: EventFilter, *, limit: int, cursor: str | None = None
 ) -> Page:
     """One page, newest first; ``next_cursor`` continues after the last event of this page."""
-    query = await _base_query(conn, organization, f, newest_first=True)
-    if cursor is not None:
-        query = query.where(_events.c.sequence < _decode_cursor(cursor))
-    rows = (await conn.execute(query.limit(limit + 1))).all()
-    events = [SealedEvent.from_row(r) for r in rows[:limit]]
-    more = len(rows) > limit
+    before = _decode_cursor(cursor) if cursor is not None else None
+    found = await _collect(conn, await _queries(conn, organization, f, newest_first=True, before=before), limit + 1)
+    events = found[:limit]
+    more = len(found) > limit
     return Page(events, encode_cursor(events[-1].sequence) if more and events else None)
 
 
@@ -260,11 +337,12 @@ async def read_range(
     conn: AsyncConnection, organization: str, f: EventFilter, *, after: int, through: int, limit: int
 ) -> list[SealedEvent]:
     """Matching events with ``after < sequence <= through``, oldest first (the export's keyset read)."""
-    query = await _base_query(conn, organization, f, newest_first=False)
-    query = query.where(and_(_events.c.sequence > after, _events.c.sequence <= through))
-    return [SealedEvent.from_row(r) for r in (await conn.execute(query.limit(limit))).all()]
+    queries = await _queries(conn, organization, f, newest_first=False, after=after, before=through + 1)
+    return await _collect(conn, queries, limit)
 
 
 async def count_matching(conn: AsyncConnection, organization: str, f: EventFilter) -> int:
-    query = await _base_query(conn, organization, f, newest_first=False)
-    return (await conn.execute(select(func.count()).select_from(query.order_by(None).subquery()))).scalar_one()
+    total = 0
+    for query in await _queries(conn, organization, f, newest_first=False):
+        total += (await conn.execute(select(func.count()).select_from(query.order_by(None).subquery()))).scalar_one()
+    return total

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..metrics import EVENTS_SEALED, SEAL_LAG_SECONDS
 from ..retention import purge_expired
-from ..search_index import has_unindexed, index_sealed
+from ..search_index import INDEX_BATCH, has_unindexed, index_sealed
 from ..signals import OUTBOX_WRITTEN, Signal
 from ..signing import CheckpointKey, load_signing_key
 from ..store import seal_pending, write_checkpoints
@@ -175,9 +175,7 @@ class Relay:
         while True:
             async with self.transactions.write() as conn:
                 await self._lease.fence(conn)
-                # A few hundred at a time: SQLite answers on the event loop's thread, so one
-                # transaction indexing a second's worth of events would stall every request.
-                count = await index_sealed(conn, limit=256)
+                count = await index_sealed(conn, limit=INDEX_BATCH)
             total += count
             if not count:
                 return total

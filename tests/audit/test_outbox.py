@@ -23,13 +23,13 @@ def _failures() -> float:
     return REGISTRY.get_sample_value("scimtrail_audit_record_failures_total") or 0.0
 
 
-def _duplicating_last(build: Callable[[EventDraft], dict[str, Any]], event_id: str, count: int) -> Callable[[EventDraft], dict[str, Any]]:
-    """A row builder whose ``count``-th row reuses an existing event id, so that insert fails."""
+def _breaking_last(build: Callable[[EventDraft], dict[str, Any]], count: int) -> Callable[[EventDraft], dict[str, Any]]:
+    """A row builder whose ``count``-th row has no organisation, so that the insert fails (NOT NULL)."""
     calls = iter(range(count))
 
     def row(draft: EventDraft) -> dict[str, Any]:
         built = build(draft)
-        return {**built, "event_id": event_id} if next(calls) == count - 1 else built
+        return {**built, "organization": None} if next(calls) == count - 1 else built
 
     return row
 
@@ -85,13 +85,11 @@ async def test_a_failing_insert_undoes_only_itself(db: Database, monkeypatch: py
     before = _failures()
     async with db.write() as conn:
         await record(conn, provisioned("first@acme.example"))
-        event_id = (await conn.execute(select(_outbox.c.event_id))).scalar_one()
-        # A duplicate event id makes the outbox insert itself fail.
         await conn.execute(insert(_widgets).values(name="w"))
         original = audit.outbox._row
-        # The duplicate is the last row: rows before it must not stay behind either.
+        # The broken row is the last: rows before it must not stay behind either.
         drafts = [provisioned(f"n{i}@acme.example") for i in range(events)]
-        monkeypatch.setattr(audit.outbox, "_row", _duplicating_last(original, event_id, events))
+        monkeypatch.setattr(audit.outbox, "_row", _breaking_last(original, events))
         await record_many(conn, drafts)
         monkeypatch.undo()
         await conn.execute(insert(_widgets).values(name="after"))

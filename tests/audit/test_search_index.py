@@ -20,10 +20,17 @@ async def _found(db: Database, words: str) -> list[str]:
     return [e.as_dict()["targets"][0]["name"] for e in page.events]
 
 
+async def _targeted(db: Database, name: str) -> list[int]:
+    async with db.read() as conn:
+        page = await search_page(conn, "acme", EventFilter(target=name), limit=100)
+    return [e.sequence for e in page.events]
+
+
 async def _fts_intact(db: Database) -> None:
     if db.dialect == "sqlite":
         async with db.write() as conn:  # raises "database disk image is malformed" if out of step
-            await conn.execute(text("INSERT INTO audit_events_fts(audit_events_fts) VALUES ('integrity-check')"))
+            for index in ("audit_events_fts", "audit_events_fts_targets"):
+                await conn.execute(text(f"INSERT INTO {index}({index}) VALUES ('integrity-check')"))
 
 
 async def test_the_running_relay_makes_new_events_searchable_within_seconds(db: Database) -> None:
@@ -53,19 +60,23 @@ async def test_events_sealed_after_a_purge_emptied_the_log_are_indexed_and_purge
     relay = Relay(db, holder="test")
     await relay.drain()
     assert len(await _found(db, "old0")) == 1
+    assert await _targeted(db, "old0@acme.example") == [1]
 
     await purge_expired(db, now=now)
     await relay.drain()  # seals the audit_log.purged event
     assert await _found(db, "old0") == []
+    assert await _targeted(db, "old0@acme.example") == []
 
     again = [replace(provisioned(f"new{i}@acme.example"), occurred_at=now - timedelta(days=200)) for i in range(5)]
     async with db.write() as conn:
         await record_many(conn, again)
     await relay.drain()
     assert await _found(db, "new3") == ["new3@acme.example"]
+    assert await _targeted(db, "new3@acme.example") == [10]  # 6 is the purge's own event
     await _fts_intact(db)
 
     await purge_expired(db, now=now + timedelta(days=400))  # everything is past retention now
     await relay.drain()
     assert await _found(db, "new3") == []
+    assert await _targeted(db, "new3@acme.example") == []
     await _fts_intact(db)
