@@ -1,6 +1,6 @@
 """What the audit trail costs SQLite per event: CPU and bytes written, recording alone and in full.
 
-    .venv/bin/python bench/audit_write_cost.py [--events 60000] [--rounds 2] [--drop INDEX ...]
+    .venv/bin/python bench/audit_write_cost.py [--events 60000] [--rounds 2] [--drop INDEX ...] [--sql STATEMENT ...]
 
 No HTTP and no event loop: one thread drives the product's own audit statements
 (``audit.outbox``'s insert, ``audit.store``'s sealing) on a copy of a fresh scimtrail database
@@ -15,7 +15,8 @@ checkpoint every 170 (the checkpointer's 0.1 s). Three modes, interleaved round 
 
 Reported per event: CPU (``process_time``, the checkpoint's included) and bytes handed to
 ``write``/``pwrite`` (``wchar`` in ``/proc/self/io``: the WAL and the checkpoint's copies).
-``--drop`` removes an index from the copy first, to price it. The machine's drift matters less
+``--drop`` removes an index from the copy first, to price it; ``--sql`` runs any statement on it
+(a leaner table, say). The machine's drift matters less
 here than over HTTP, but compare modes and variants within one run.
 """
 
@@ -60,15 +61,20 @@ def _written() -> int:
     return 0
 
 
-def _index(conn: sqlite3.Connection) -> None:
-    """What ``audit.search_index.index_sealed`` does, with its own statements, on sqlite3."""
-    conn.execute("BEGIN IMMEDIATE")
-    through = conn.execute(search_index._WATERMARK.text).fetchone()[0]
-    upto = conn.execute(search_index._UPTO.text, {"through": through, "limit": 20_000}).fetchone()[0]
-    if upto is not None:
-        conn.execute(search_index._INDEX.text, {"through": through, "upto": upto})
-        conn.execute(search_index._ADVANCE.text, {"upto": upto})
-    conn.execute("COMMIT")
+def _index(conn: sqlite3.Connection, batch: int) -> None:
+    """What the relay's ``index`` does (``audit.search_index.index_sealed`` in transactions of
+    ``batch`` events until none is left), with the module's own statements, on sqlite3."""
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        through = conn.execute(search_index._WATERMARK.text).fetchone()[0]
+        upto = conn.execute(search_index._UPTO.text, {"through": through, "limit": batch}).fetchone()[0]
+        if upto is not None:
+            for statement in (search_index._INDEX, search_index._INDEX_TARGETS):
+                conn.execute(statement.text, {"through": through, "upto": upto})
+            conn.execute(search_index._ADVANCE.text, {"upto": upto})
+        conn.execute("COMMIT")
+        if upto is None:
+            return
 
 
 def run(template: Path, scratch: Path, mode: str, tag: str, args: argparse.Namespace) -> tuple[float, float]:
@@ -82,6 +88,8 @@ def run(template: Path, scratch: Path, mode: str, tag: str, args: argparse.Names
         conn.execute(f"PRAGMA {pragma}")
     for index in args.drop:
         conn.execute(f"DROP INDEX {index}")
+    for statement in args.sql:
+        conn.execute(statement)
     checkpointer = sqlite3.connect(db, isolation_level=None)
     rows = [_row(d) for d in _drafts(args.events, tag)]
     group = args.group
@@ -97,7 +105,7 @@ def run(template: Path, scratch: Path, mode: str, tag: str, args: argparse.Names
             _seal_sqlite(conn, 500)
         conn.execute("COMMIT")
         if mode == "full" and i % _INDEX_EVERY < group:
-            _index(conn)
+            _index(conn, args.index_batch)
         if i % _CHECKPOINT_EVERY < group:
             checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     if conn.in_transaction:
@@ -121,6 +129,8 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=6, help="requests per group commit")
     parser.add_argument("--seal-every", type=int, default=85, help="events per sealing batch (50 ms at ~1,700/s)")
     parser.add_argument("--drop", action="append", default=[], metavar="INDEX", help="drop this index first")
+    parser.add_argument("--index-batch", type=int, default=search_index.INDEX_BATCH, help="events per indexing transaction")
+    parser.add_argument("--sql", action="append", default=[], metavar="STATEMENT", help="run this on the copy first (after --drop)")
     args = parser.parse_args()
     say(machine_note())
     dataset = build_dataset(0)
@@ -136,7 +146,7 @@ def main() -> None:
     finally:
         dataset.remove()
     say()
-    say(f"{args.events:,} events per pass, group commit of {args.group}, sealing every {args.seal_every}; dropped: {args.drop or 'none'}")
+    say(f"{args.events:,} events per pass, group commit of {args.group}, sealing every {args.seal_every}; dropped: {args.drop or 'none'}; sql: {args.sql or 'none'}")
     say(
         table(
             ["mode", "CPU µs/event (median)", "bytes written/event (median)"],

@@ -34,7 +34,7 @@ def summarise(raw: Path, top: int = 25) -> None:
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack:
+        if not stack or not count.isdigit():  # a frame name py-spy could not read whole
             continue
         n = int(count)
         frames = stack.split(";")
