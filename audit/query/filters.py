@@ -30,6 +30,8 @@ _WORD = re.compile(r"\w+")
 _CURSOR_PREFIX = "s1."
 _FLOOR_MARGIN = timedelta(days=1)
 _MAX_TEXT = 200
+#: The longest actor or target name the log stores (``audit_events.actor_name``/``target_name``).
+_MAX_NAME = 320
 _MIN_PREFIX = 3
 #: Above any pk SQLite assigns (its rowids are signed 64-bit).
 _MAX_PK = 2**63 - 1
@@ -91,6 +93,14 @@ class EventFilter:
     def from_params(cls, params: Mapping[str, Sequence[str]], *, now: datetime | None = None) -> EventFilter:
         """Parse query parameters (each name → its values, in order); raises :class:`QueryError`."""
 
+        for name, values in params.items():
+            for value in values:
+                if not value.isascii():
+                    try:
+                        value.encode()
+                    except UnicodeEncodeError:  # a lone surrogate, from a command line's bytes
+                        raise QueryError(f"{name} is not valid UTF-8") from None
+
         def one(name: str) -> str | None:
             values = [v for v in params.get(name, ()) if v.strip()]
             if len(values) > 1:
@@ -125,6 +135,9 @@ class EventFilter:
         q = one("q")
         if q is not None and len(q) > _MAX_TEXT:
             raise QueryError(f"q is limited to {_MAX_TEXT} characters")
+        for name in ("actor", "target"):
+            if len(one(name) or "") > _MAX_NAME:
+                raise QueryError(f"{name} is limited to {_MAX_NAME} characters: no event's {name} is longer")
         if q is not None and any(t.prefix and len(t.words[-1]) < _MIN_PREFIX for t in _search_terms(q)):
             raise QueryError(f"a prefix search (word*) needs at least {_MIN_PREFIX} characters before the *")
         return cls(

@@ -139,6 +139,8 @@ async def test_cursor_pages_without_gaps_or_repeats(client: httpx.AsyncClient) -
         ({"q": "ja*"}, "invalid_request"),
         ({"action": "user.teleported"}, "invalid_request"),
         ({"since": "2026-02-01", "until": "2026-01-01"}, "invalid_request"),
+        ({"target": "x" * 321}, "invalid_request"),
+        ({"actor": "x" * 321}, "invalid_request"),
     ],
 )
 async def test_bad_queries_are_400_with_a_json_error(client: httpx.AsyncClient, params: dict[str, object], code: str) -> None:

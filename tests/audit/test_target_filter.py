@@ -7,8 +7,10 @@ that gap and check they are found all the same, in order, across pages and in ex
 
 from __future__ import annotations
 
+import pytest
+
 from audit import Actor, EventDraft, Relay, RequestContext, Target, record_many
-from audit.query import EventFilter, iter_batches, search_page
+from audit.query import EventFilter, QueryError, iter_batches, search_page
 from audit.query.export import count_matching
 from audit.store import seal_pending
 from scim_server.storage.engine import Database
@@ -76,3 +78,11 @@ async def test_a_target_name_without_words_is_still_found(db: Database) -> None:
     await Relay(db, holder="test").drain()
     await _seal_without_indexing(db, [provisioned("+++")])
     assert await _all_pages(db, EventFilter(target="+++"), 1) == [3, 1]
+
+
+async def test_names_that_cannot_be_stored_match_nothing_or_are_refused(db: Database) -> None:
+    await _seal_without_indexing(db, [provisioned("jane@acme.example")])
+    await Relay(db, holder="test").drain()
+    with pytest.raises(QueryError, match="not valid UTF-8"):  # a command line's undecodable bytes
+        EventFilter.from_params({"target": ["jane\udc80@acme.example"]})
+    assert await _all_pages(db, EventFilter(target='jane" OR "x'), 10) == []  # FTS5 syntax is just text
