@@ -4,12 +4,13 @@ Usable without the SCIM service; the SCIM service uses only the names exported h
 """
 
 from .events import CATALOGUE, Actor, EventDraft, RequestContext, Target, category_of
+from .ids import new_ulid
 from .access import Authorize, Caller, Role
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import EVENTS_SEALED, OUTBOX_FAILURES
 from .metrics import exposition as metrics_exposition
 from .metrics import refresh as refresh_metrics
-from .outbox import record, record_many
+from .outbox import record, record_many, write_pending
 from .query import FORMATS as EXPORT_FORMATS
 from .query import EventFilter, QueryError, audit_openapi_paths, count_events, create_audit_app, export_events
 from .relay import LeaseLost, Relay, RelayContext, Stage
@@ -38,11 +39,12 @@ from .streams import (  # also registers the log-stream tables
 from .streams.service import render as render_stream
 from .relay.delivery import DeliverySettings, DeliveryStage
 from .relay.sinks import DestinationPolicy
-from .transactions import AFTER_COMMIT, SQLITE_CONNECTION, Transactions
+from .transactions import AFTER_COMMIT, PENDING_EVENTS, SQLITE_CONNECTION, Transactions
 from .verification import VerifyReport, verify
 
 __all__ = [
     "AFTER_COMMIT",
+    "PENDING_EVENTS",
     "SQLITE_CONNECTION",
     "CATALOGUE",
     "DEFAULT_RETENTION_DAYS",
@@ -96,7 +98,9 @@ __all__ = [
     "purge_expired",
     "read_sealed",
     "record",
+    "new_ulid",
     "record_many",
+    "write_pending",
     "set_retention",
     "verify",
 ]

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["AFTER_COMMIT", "SQLITE_CONNECTION", "Transactions"]
+__all__ = ["AFTER_COMMIT", "PENDING_EVENTS", "SQLITE_CONNECTION", "Transactions"]
 
 #: Key in ``conn.info`` of a list of callables the host runs after a successful commit of the
 #: transaction (and drops on rollback). The outbox uses it to wake the sealer only once its rows
@@ -22,6 +22,14 @@ AFTER_COMMIT = "scimtrail.after_commit"
 #: connection inside a write transaction it controls, and must never let SQLAlchemy's view of the
 #: transaction drift from SQLite's: statements sent this way leave no transaction state behind.
 SQLITE_CONNECTION = "scimtrail.sqlite_connection"
+
+#: Key in ``conn.info`` of a list a host may offer on its SQLite write transactions (together
+#: with :data:`SQLITE_CONNECTION`). When it is there, ``record`` appends its drafts to it instead
+#: of writing them, and the host must hand everything collected to ``audit.write_pending``, in
+#: the same transaction, just before it commits; a unit of work that rolls back drops its drafts.
+#: A host that commits many small transactions together (SQLite group commit) then builds and
+#: inserts their events in one pass, which costs far less than one pass per request.
+PENDING_EVENTS = "scimtrail.pending_events"
 
 
 class Transactions(Protocol):

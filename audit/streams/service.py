@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from ulid import ULID
 
 from audit.access import Caller
 from audit.events import EventDraft, Target, format_timestamp
+from audit.ids import new_ulid
 from audit.formats import FORMATS
 from audit.outbox import record
 from audit.relay.sinks import Batch, DestinationPolicy, DestinationRefused, Outcome, SinkConfigError, destination_host, get_sink
@@ -199,7 +199,7 @@ class StreamService:
         fmt = _check_format(body.get("format", "native"))
         flt = self._filter(body.get("filter"))
         public, secrets = split_secrets(type_name, _validated(type_name, body.get("config"), self._destinations))
-        stream_id = f"ls_{ULID()}"
+        stream_id = f"ls_{new_ulid()}"
         moment = now()
         row = {
             "id": stream_id,
@@ -312,9 +312,9 @@ class StreamService:
         """Send one synthetic event through the stream's sink now, whatever its state."""
         async with self._transactions.read() as conn:
             stream = await self._load(conn, caller, stream_id)
-        test_id = f"{stream.id}_test_{ULID()}"
+        test_id = f"{stream.id}_test_{new_ulid()}"
         event = {
-            "id": f"evt_{ULID()}",
+            "id": f"evt_{new_ulid()}",
             "version": 1,
             "organization": stream.organization,
             "sequence": 0,

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from ulid import ULID
 
+import audit
 from scim_server.metrics import REQUEST_SECONDS, area_of
 from scim_server.protocol.errors import PayloadTooLarge
 
@@ -40,7 +40,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else f"req_{ULID()}"
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else f"req_{audit.new_ulid()}"
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)

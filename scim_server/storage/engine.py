@@ -13,7 +13,7 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from audit import AFTER_COMMIT, SQLITE_CONNECTION
+from audit import AFTER_COMMIT, PENDING_EVENTS, SQLITE_CONNECTION, write_pending
 
 from . import sqlite_driver
 from .wal import BACKSTOP_PAGES, WalCheckpointer
@@ -93,11 +93,13 @@ def _run(callbacks: Any) -> None:
 class _Batch:
     """Units of work sharing one SQLite transaction, committed together (see :class:`Database`)."""
 
-    __slots__ = ("done", "callbacks", "failure")
+    __slots__ = ("done", "callbacks", "events", "failure")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.done: asyncio.Future[None] = loop.create_future()
         self.callbacks: list[Callable[[], None]] = []
+        #: The audit events the units recorded (``audit.PENDING_EVENTS``), written before COMMIT.
+        self.events: list[Any] = []
         self.failure: BaseException | None = None
 
 
@@ -121,7 +123,9 @@ class Database:
     of the event loop run one after another in one transaction, each inside its own savepoint, and
     one COMMIT ends them all. A unit that raises rolls back to its savepoint and leaves the others
     alone; a unit's ``async with`` block exits only once that COMMIT is durable, so nothing is
-    answered before its change is committed, and a failed COMMIT fails every unit in it.
+    answered before its change is committed, and a failed COMMIT fails every unit in it. The audit
+    events the units record wait for that COMMIT too (``audit.PENDING_EVENTS``): they are built
+    and inserted for the whole batch at once, in its transaction, just before it commits.
 
     PostgreSQL needs none of this: each write is its own transaction on a pooled connection.
     """
@@ -157,14 +161,17 @@ class Database:
                 # Runs after every task already waiting to run this turn: their units join.
                 asyncio.get_running_loop().call_soon(self._commit_soon, batch)
             raw.savepoint(_UNIT)
+            writer.info[PENDING_EVENTS] = []
             try:
                 yield writer
             except BaseException as exc:
                 writer.info.pop(AFTER_COMMIT, None)
+                writer.info.pop(PENDING_EVENTS, None)
                 await self._undo_unit(batch, raw, exc)
                 raise
             raw.release(_UNIT)
             batch.callbacks.extend(writer.info.pop(AFTER_COMMIT, ()))
+            batch.events.extend(writer.info.pop(PENDING_EVENTS, ()))
         await asyncio.shield(batch.done)
 
     async def _writer_connection(self) -> tuple[AsyncConnection, sqlite_driver.Connection]:
@@ -217,7 +224,11 @@ class Database:
                 self._batch = None
             writer = self._writer
             try:
-                assert writer is not None
+                assert writer is not None and self._raw is not None
+                if batch.events:
+                    # The whole batch's audit events in one pass (never raises: a failure costs
+                    # events, never the changes they record).
+                    write_pending(self._raw.sqlite3_connection, batch.events)
                 await writer.commit()
             except BaseException as exc:
                 await self._reset_writer()

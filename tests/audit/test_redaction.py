@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import orjson
 
 from audit import Actor, EventDraft, RequestContext, Target
+from audit import redaction
 from audit.redaction import REDACTED, looks_internal, looks_secret, redact, to_canonical
 
 _UUID = "2819c223-7f76-453a-919d-413861904646"
@@ -117,3 +121,39 @@ def test_id_detection() -> None:
         assert not looks_internal(name) and not looks_secret(name), name
     assert looks_secret(_TOKEN) and looks_secret(_API_KEY) and looks_secret("Bearer abc.def")
     assert looks_secret("sat_0a1b2c3d4e5f_Q2hhbmdlTWVOb3dQbGVhc2U")
+
+
+def _one_pass_patterns() -> list[tuple[re.Pattern[str], re.Pattern[str]]]:
+    """Each combined pattern the pipeline uses, beside the plain form it must agree with: every
+    shape an alternative of its own, each with its own boundary test."""
+    ids = "|".join(f"{redaction._B}{shape}{redaction._E}" for shape in redaction._INTERNAL_ID_SHAPES)
+    secrets = "|".join(rf"\b{shape}" for shape in redaction._SECRET_SHAPES) + f"|{redaction._PEM_PRIVATE_KEY}"
+    return [
+        (redaction._INTERNAL_ID, re.compile(ids)),
+        (redaction._SECRET, re.compile(secrets, re.IGNORECASE)),
+        (redaction._SUSPECT, re.compile(f"{ids}|{secrets}", re.IGNORECASE)),
+    ]
+
+
+def test_the_one_pass_patterns_match_exactly_what_their_plain_forms_match() -> None:
+    """The checks share one boundary test per position for speed; random text built from the
+    shapes' own pieces (and characters that case-fold into ASCII letters) finds no difference."""
+    pieces = [
+        "bearer ", "Bearer\t", "scim_", "SAT_", "sk_", "whsec_", "eyJ", "EYj", "-----BEGIN RSA PRIVATE KEY-----",
+        "00u", "00G", "0123456789abcdef", _ULID, _UUID, _HEX, _OKTA_ID, _TOKEN, "_", "-", ".", "@", " ", "=", "/",
+    ]
+    alphabet = "0123456789abcdefABCDEFghjkmnpqrstvwxyzGHJKMNPQRSTVWXYZilouILOU_-. @=/+\tſKéİı"
+    rng = random.Random(5)
+    patterns = _one_pass_patterns()
+    matched = [0] * len(patterns)
+    for _ in range(40_000):
+        text = "".join(
+            rng.choice(pieces) if rng.random() < 0.35 else "".join(rng.choices(alphabet, k=rng.randint(1, 30)))
+            for _ in range(rng.randint(1, 6))
+        )
+        for i, (fast, plain) in enumerate(patterns):
+            found = fast.search(text) is not None
+            assert found == (plain.search(text) is not None), (fast.pattern, text)
+            matched[i] += found
+    # The corpus exercised both outcomes of every pattern.
+    assert all(1_000 < m < 39_000 for m in matched), matched
