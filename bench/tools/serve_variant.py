@@ -10,6 +10,8 @@ Variants:
   (written against ``7b60651``; ``de871d0`` did this in the product).
 - ``seal-linger``: the relay waits 20 ms after a wake-up before sealing, so concurrent requests'
   events are sealed in one transaction.
+- ``audit-timers``: the audit trail's steps timed where they run, in the server under load
+  (``bench/audit_in_situ.py`` reads the totals it writes to ``$BENCH_TIMINGS``).
 
 The product is otherwise exactly what ``scimtrail serve`` runs (same settings from the
 environment, same app factory, same uvicorn options).
@@ -41,7 +43,7 @@ def _small_pool() -> None:
             kwargs.update(pool_size=2, max_overflow=0)
         return original(url, **kwargs)
 
-    engine_module.create_async_engine = patched  # type: ignore[assignment]
+    engine_module.create_async_engine = patched
 
 
 def _prebuilt_statements() -> None:
@@ -129,7 +131,78 @@ def _seal_linger(linger: float = 0.02) -> None:
     runner.Relay._seal_loop = seal_loop  # type: ignore[method-assign]
 
 
+def _audit_timers() -> None:
+    """Wrap the audit trail's hot steps with ``perf_counter_ns`` timers; a thread writes the running
+    totals (``{step: [calls, items, ns]}``) as JSON to ``$BENCH_TIMINGS`` every 0.2 s.
+
+    Only synchronous steps, or coroutines that never suspend on these paths, so each interval is
+    the step's own time on the event loop's thread.
+    """
+    import functools
+    import json
+    import os
+    import threading
+    import time
+    from collections.abc import Callable
+
+    from audit import outbox, redaction, store
+    from scim_server.services import provisioning
+    from scim_server.storage import engine
+
+    totals: dict[str, list[int]] = {}
+
+    def timed(name: str, fn: Callable[..., Any], items: Callable[..., int]) -> Callable[..., Any]:
+        entry = totals.setdefault(name, [0, 0, 0])
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter_ns()
+            result = fn(*args, **kwargs)
+            entry[2] += time.perf_counter_ns() - started
+            entry[0] += 1
+            entry[1] += items(args, result)
+            return result
+
+        return wrapper
+
+    def timed_coroutine(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        entry = totals.setdefault(name, [0, 0, 0])
+
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter_ns()
+            result = await fn(*args, **kwargs)
+            entry[2] += time.perf_counter_ns() - started
+            entry[0] += 1
+            entry[1] += 1
+            return result
+
+        return wrapper
+
+    one = lambda args, result: 1  # noqa: E731
+    pending = timed("write_pending", outbox.write_pending, lambda args, result: sum(len(d) for d in args[1]))
+    engine.write_pending = pending
+    outbox.write_pending = pending
+    outbox.to_canonical = timed("to_canonical", redaction.to_canonical, one)
+    outbox._insert_sqlite = timed("outbox insert", outbox._insert_sqlite, lambda args, result: len(args[1]))
+    store._seal_sqlite = timed("seal", store._seal_sqlite, lambda args, result: result.count)
+    store._link = timed("seal: link", store._link, lambda args, result: len(result))
+    provisioning.Provisioning._record = timed_coroutine("request: record", provisioning.Provisioning._record)  # type: ignore[method-assign]
+
+    path = os.environ["BENCH_TIMINGS"]
+
+    def dump() -> None:
+        while True:
+            time.sleep(0.2)
+            with open(f"{path}.tmp", "w") as out:
+                json.dump(totals, out)
+            os.replace(f"{path}.tmp", path)
+
+    threading.Thread(target=dump, daemon=True, name="bench-timings").start()
+
+
 VARIANTS = {
+    "audit-timers": _audit_timers,
     "small-pool": _small_pool,
     "prebuilt-statements": _prebuilt_statements,
     "seal-linger": _seal_linger,
