@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .events import EventDraft, category_of, format_timestamp, new_event_id
@@ -105,8 +106,17 @@ def _safe_name(value: Any) -> str:
     return value[:_MAX_NAME_LENGTH]
 
 
+#: What a field that should hold a mapping but does not is read as.
+_NO_FIELDS: Mapping[Any, Any] = MappingProxyType({})
+
+
+def _mapping(value: Any) -> Mapping[Any, Any]:
+    # A plain dict skips the ABC machinery of isinstance(…, Mapping): four checks per event.
+    return value if type(value) is dict or isinstance(value, Mapping) else _NO_FIELDS
+
+
 def _party(value: Any) -> dict[str, str]:
-    fields = value if isinstance(value, Mapping) else {}
+    fields = _mapping(value)
     kind = fields.get("type")
     return {"type": kind if isinstance(kind, str) and kind else "unknown", "name": fields.get("name")}  # type: ignore[dict-item]
 
@@ -150,9 +160,10 @@ def _context_value(value: Any, *, client_chosen: bool = True) -> str | None:
 
 def keep_canonical_fields(event: Event) -> Event:
     """Only the fields of the canonical event, each in its canonical shape."""
-    context: Mapping[str, Any] = event.get("context") if isinstance(event.get("context"), Mapping) else {}  # type: ignore[assignment]
-    targets: list[Any] = list(event["targets"]) if isinstance(event.get("targets"), list | tuple) else []
-    metadata: Mapping[Any, Any] = event.get("metadata") if isinstance(event.get("metadata"), Mapping) else {}  # type: ignore[assignment]
+    context = _mapping(event.get("context"))
+    targets = event.get("targets")
+    targets = targets if isinstance(targets, list | tuple) else ()
+    metadata = _mapping(event.get("metadata"))
     return {
         "id": event["id"],
         "version": event["version"],
