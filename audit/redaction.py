@@ -69,16 +69,13 @@ _PEM_PRIVATE_KEY = r"-----BEGIN [A-Z ]*PRIVATE KEY-----"
 # Each pattern tests its boundary once per position, then the shapes: the regex engine tries
 # every alternative at every position, so a boundary written into each alternative was tested
 # four times over (these checks ran 2-3x slower, on every name of every event).
-_INTERNAL_ID_PATTERN = f"{_B}(?:{'|'.join(_INTERNAL_ID_SHAPES)}){_E}"
-_SECRET_PATTERN = rf"\b(?:{'|'.join(_SECRET_SHAPES)})|{_PEM_PRIVATE_KEY}"
-_INTERNAL_ID = re.compile(_INTERNAL_ID_PATTERN)
-_SECRET = re.compile(_SECRET_PATTERN, re.IGNORECASE)
+_ANY_ID = f"(?:{'|'.join(_INTERNAL_ID_SHAPES)}){_E}"
+_ANY_WORD_SECRET = rf"\b(?:{'|'.join(_SECRET_SHAPES)})"
+_INTERNAL_ID = re.compile(_B + _ANY_ID)
+_SECRET = re.compile(f"{_ANY_WORD_SECRET}|{_PEM_PRIVATE_KEY}", re.IGNORECASE)
 #: Either of the above, in one pass: the check every name and metadata string goes through.
 #: A word boundary before a word character implies _B, so both kinds share that one test.
-_SUSPECT = re.compile(
-    rf"{_B}(?:(?:{'|'.join(_INTERNAL_ID_SHAPES)}){_E}|\b(?:{'|'.join(_SECRET_SHAPES)}))|{_PEM_PRIVATE_KEY}",
-    re.IGNORECASE,
-)
+_SUSPECT = re.compile(f"{_B}(?:{_ANY_ID}|{_ANY_WORD_SECRET})|{_PEM_PRIVATE_KEY}", re.IGNORECASE)
 #: Metadata keys that name a secret or carry attribute values rather than names.
 _SENSITIVE_KEY = re.compile(
     r"(?i)pass(word|wd|phrase)?|secret|token|api[_-]?key|authori[sz]ation|credential|private|signature|cookie"

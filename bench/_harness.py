@@ -43,6 +43,12 @@ def workdir(prefix: str) -> Path:
 # -- servers ---------------------------------------------------------------------------------------
 
 
+def _cpu_seconds(stat: Path) -> float:
+    """User + system CPU seconds from a /proc ``stat`` file (a process's or one thread's)."""
+    fields = stat.read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Server:
     """A server process we started; stopped only through its own PID."""
@@ -92,8 +98,11 @@ class Server:
 
         CPU per request is the figure least disturbed by other load on a shared machine.
         """
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _cpu_seconds(Path(f"/proc/{self.pid}/stat"))
+
+    def main_thread_cpu_seconds(self) -> float:
+        """User + system CPU time of the server's main thread (its event loop) so far."""
+        return _cpu_seconds(Path(f"/proc/{self.pid}/task/{self.pid}/stat"))
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
@@ -26,11 +25,6 @@ from _scimtrail import build_dataset
 def _totals(path: Path) -> dict[str, list[int]]:
     time.sleep(0.3)  # the server writes its totals every 0.2 s
     return json.loads(path.read_text()) if path.exists() else {}
-
-
-def _main_thread_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -55,9 +49,9 @@ def main() -> None:
         with server:
             post_users(server, dataset.token, seconds=2)  # warm up
             for r in range(args.rounds):
-                before, cpu_before = _totals(timings), _main_thread_cpu(server.pid)
+                before, cpu_before = _totals(timings), server.main_thread_cpu_seconds()
                 result = post_users(server, dataset.token, seconds=args.seconds)
-                after, cpu_after = _totals(timings), _main_thread_cpu(server.pid)
+                after, cpu_after = _totals(timings), server.main_thread_cpu_seconds()
                 main_cpu.append((cpu_after - cpu_before) * 1e6 / max(result.requests, 1))
                 say(f"  round {r + 1}: {result.line()}  main thread {main_cpu[-1]:.0f} µs/req")
                 for step, (calls, items, ns) in after.items():
