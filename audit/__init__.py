@@ -13,7 +13,7 @@ from .metrics import refresh as refresh_metrics
 from .outbox import record, record_many, write_pending
 from .query import FORMATS as EXPORT_FORMATS
 from .query import EventFilter, QueryError, audit_openapi_paths, count_events, create_audit_app, export_events
-from .relay import LeaseLost, Relay, RelayContext, Stage
+from .relay import LeaseLost, Relay, RelayContext, Stage, prune_outbox_forever
 from .retention import (
     DEFAULT_RETENTION_DAYS,
     MAX_RETENTION_DAYS,
@@ -39,11 +39,14 @@ from .streams import (  # also registers the log-stream tables
 from .streams.service import render as render_stream
 from .relay.delivery import DeliverySettings, DeliveryStage
 from .relay.sinks import DestinationPolicy
-from .transactions import AFTER_COMMIT, PENDING_EVENTS, SQLITE_CONNECTION, Transactions
+from .transactions import AFTER_COMMIT, LOG_SCHEMA, PENDING_EVENTS, SQLITE_CONNECTION, SealingTransactions, Transactions
 from .verification import VerifyReport, verify
 
 __all__ = [
     "AFTER_COMMIT",
+    "LOG_SCHEMA",
+    "SealingTransactions",
+    "prune_outbox_forever",
     "PENDING_EVENTS",
     "SQLITE_CONNECTION",
     "CATALOGUE",

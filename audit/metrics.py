@@ -75,11 +75,12 @@ SEAL_LAG_SECONDS = Histogram(
 async def refresh(transactions: Any) -> None:
     """Read outbox depth and per-stream lag from the database into their gauges."""
     # Imported here: the streams package builds on the relay, which reports into this module.
+    from .store import unsealed
     from .streams.model import Stream, lag
     from .streams.tables import STREAMS
 
     async with transactions.read() as conn:
-        depth = (await conn.execute(select(func.count()).select_from(OUTBOX))).scalar_one()
+        depth = (await conn.execute(select(func.count()).select_from(OUTBOX).where(unsealed(conn)))).scalar_one()
         OUTBOX_DEPTH.set(depth)
         # Start from empty, so deleted streams drop out of the exposition.
         STREAM_LAG_EVENTS.clear()

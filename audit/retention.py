@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .events import Actor, EventDraft, RequestContext, format_timestamp
 from .outbox import record
 from .search_index import rewind_after_purge
+from .store import lock_log
 from .tables import CHAINS, EVENTS, PURGE_GUARD, RETENTION
 from .transactions import Transactions
 
@@ -131,6 +132,7 @@ async def purge_expired(
         async with transactions.write() as conn:
             if fence is not None:
                 await fence(conn)
+            await lock_log(conn)
             result = await _purge_one(conn, organization, now)
         if result is not None:
             _log.info("audit events purged", organization=organization, events=result.purged)

@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import Any, NamedTuple, Unpack
 
 import orjson
-from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .chain import GENESIS_HASH, canonical_json, link_hash, with_hash
 from .events import format_timestamp
 from .signing import CheckpointKey
-from .tables import CHAINS, CHECKPOINTS, EVENTS, OUTBOX
+from .tables import CHAINS, CHECKPOINTS, EVENTS, OUTBOX, SEAL_STATE
 from .transactions import SQLITE_CONNECTION
 
 __all__ = [
@@ -35,6 +35,10 @@ __all__ = [
     "read_event",
     "chain_heads",
     "search_words",
+    "has_pending",
+    "unsealed",
+    "lock_log",
+    "prune_outbox",
 ]
 
 _outbox = OUTBOX
@@ -167,7 +171,8 @@ _LINKED_COLUMNS = (
     "prev_hash",
     "hash",
 )
-_SQLITE_PENDING = "SELECT pk, organization, payload FROM audit_outbox ORDER BY pk LIMIT ?"
+_SQLITE_SEALED_THROUGH = "SELECT outbox_through FROM audit_seal_state WHERE id = 1"
+_SQLITE_PENDING = "SELECT pk, organization, payload FROM audit_outbox WHERE pk > ? ORDER BY pk LIMIT ?"
 _SQLITE_HEADS = (
     "SELECT organization, last_sequence, head_hash, anchor_sequence, anchor_hash FROM audit_chains"
     " WHERE organization IN (SELECT value FROM json_each(?))"
@@ -180,7 +185,15 @@ _SQLITE_NEW_CHAIN = (
     "INSERT INTO audit_chains (organization, last_sequence, head_hash, anchor_sequence, anchor_hash)"
     " VALUES (?, ?, ?, 0, ?)"
 )
-_SQLITE_DELETE_SEALED = "DELETE FROM audit_outbox WHERE pk <= ?"
+_SQLITE_ADVANCE = "UPDATE audit_seal_state SET outbox_through = ? WHERE id = 1"
+#: The outbox rows the sealer has sealed, but for the last: SQLite gives a new row the largest pk
+#: in the table plus one, so the table must never be left empty below the watermark, or pks
+#: would start again under it.
+_SQLITE_PRUNE = (
+    "DELETE FROM audit_outbox WHERE pk < (SELECT outbox_through FROM audit_seal_state WHERE id = 1)"
+)
+#: Takes the log file's write lock and changes nothing (see ``audit.LOG_SCHEMA``).
+_SQLITE_LOCK_LOG = "DELETE FROM audit_seal_state WHERE 0"
 
 
 def _link(pending: Iterable[tuple[str, Any]], heads: dict[str, ChainHead]) -> list[tuple[Any, ...]]:
@@ -241,7 +254,7 @@ async def seal_pending(conn: AsyncConnection, *, limit: int = 500) -> SealResult
     and written back in this transaction, so a second concurrent sealer would hit the unique
     (organization, sequence) constraint and roll back rather than fork the chain.
     """
-    if (sqlite := conn.info.get(SQLITE_CONNECTION)) is not None:
+    if (sqlite := await _sqlite_of(conn)) is not None:
         return _seal_sqlite(sqlite, limit)
     pending = (await conn.execute(_PENDING, {"limit": limit})).all()
     if not pending:
@@ -271,14 +284,64 @@ async def seal_pending(conn: AsyncConnection, *, limit: int = 500) -> SealResult
     return _result(linked, heads)
 
 
+async def _sqlite_of(conn: AsyncConnection) -> sqlite3.Connection | None:
+    """The ``sqlite3`` connection under ``conn`` on SQLite, else ``None``."""
+    if (sqlite := conn.info.get(SQLITE_CONNECTION)) is not None:
+        return sqlite  # type: ignore[no-any-return]
+    if conn.dialect.name != "sqlite":
+        return None
+    driver = (await conn.get_raw_connection()).driver_connection
+    if isinstance(driver, sqlite3.Connection):
+        return driver
+    if (sqlite := getattr(driver, "sqlite3_connection", None)) is None:
+        # The log's watermark is only moved on sqlite3 directly; a host must offer the connection.
+        raise RuntimeError("this SQLite host does not expose its sqlite3 connection (audit.SQLITE_CONNECTION)")
+    return sqlite  # type: ignore[no-any-return]
+
+
+async def lock_log(conn: AsyncConnection) -> None:
+    """Take the sealed log's write lock now, in a write transaction that will write to it.
+
+    On SQLite the log is a file of its own (``audit.LOG_SCHEMA``) that a host's write
+    transaction does not lock up front; one that reads the log and then writes it could find
+    that the sealer committed in between and fail (``SQLITE_BUSY_SNAPSHOT``). Elsewhere a no-op.
+    """
+    if (sqlite := await _sqlite_of(conn)) is not None:
+        sqlite.execute(_SQLITE_LOCK_LOG)
+
+
+def unsealed(conn: AsyncConnection) -> Any:
+    """The condition on outbox rows that selects those still waiting to be sealed (on SQLite the
+    sealed ones stay until pruned, below the watermark)."""
+    if conn.dialect.name != "sqlite":
+        return true()
+    return _outbox.c.pk > select(SEAL_STATE.c.outbox_through).where(SEAL_STATE.c.id == 1).scalar_subquery()
+
+
+async def has_pending(conn: AsyncConnection) -> bool:
+    """Whether any recorded event waits to be sealed."""
+    return (await conn.execute(select(_outbox.c.pk).where(unsealed(conn)).limit(1))).first() is not None
+
+
+async def prune_outbox(conn: AsyncConnection) -> int:
+    """Delete what the sealer has sealed from the outbox, on SQLite (where the sealer, writing only
+    the log's file, leaves it there); returns how many rows went. PostgreSQL's sealer deletes
+    what it seals, so there this does nothing."""
+    if conn.dialect.name != "sqlite":
+        return 0
+    return (await conn.execute(text(_SQLITE_PRUNE))).rowcount
+
+
 def _seal_sqlite(sqlite: sqlite3.Connection, limit: int) -> SealResult:
     """:func:`seal_pending`'s statements sent straight to sqlite3 (see ``audit.SQLITE_CONNECTION``).
 
-    Runs inside the caller's write transaction, which holds SQLite's write lock: no row can join
-    the outbox between the read and the delete, so deleting up to the last pk read deletes
-    exactly the rows sealed.
+    Runs inside a transaction that holds the log file's write lock (``audit.LOG_SCHEMA``), the
+    only place the watermark moves: what is read here as pending and sealed is exactly what no
+    other sealer has sealed. SQLite commits writes to the outbox one transaction at a time and
+    numbers rows past every committed one, so no row can later appear below the watermark.
     """
-    pending = sqlite.execute(_SQLITE_PENDING, (limit,)).fetchall()
+    through = sqlite.execute(_SQLITE_SEALED_THROUGH).fetchone()[0]
+    pending = sqlite.execute(_SQLITE_PENDING, (through, limit)).fetchall()
     if not pending:
         return SealResult(0, {})
     organizations = sorted({r[1] for r in pending})
@@ -293,7 +356,7 @@ def _seal_sqlite(sqlite: sqlite3.Connection, limit: int) -> SealResult:
         _SQLITE_NEW_CHAIN,
         [(h.organization, h.last_sequence, h.head_hash, GENESIS_HASH) for h in heads.values() if h.organization not in known],
     )
-    sqlite.execute(_SQLITE_DELETE_SEALED, (pending[-1][0],))
+    sqlite.execute(_SQLITE_ADVANCE, (pending[-1][0],))
     return _result(linked, heads)
 
 

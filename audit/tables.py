@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -31,6 +31,7 @@ __all__ = [
     "RELAY_LEASE",
     "PURGE_GUARD",
     "RETENTION",
+    "SEAL_STATE",
     "table_of",
 ]
 
@@ -185,3 +186,13 @@ SIGNING_KEYS = table_of(SigningKeyRow)
 RELAY_LEASE = table_of(RelayLeaseRow)
 PURGE_GUARD = table_of(PurgeGuardRow)
 RETENTION = table_of(RetentionRow)
+
+#: SQLite only, in the log's own file (``audit.LOG_SCHEMA``, migration ``0005``): the outbox pk the
+#: sealer has sealed through, moved in the transaction that seals. Not on the shared metadata:
+#: PostgreSQL's sealer deletes what it seals instead (its pks are not in commit order).
+SEAL_STATE = Table(
+    "audit_seal_state",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("outbox_through", BigInteger, nullable=False),
+)

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["AFTER_COMMIT", "PENDING_EVENTS", "SQLITE_CONNECTION", "Transactions"]
+__all__ = ["AFTER_COMMIT", "LOG_SCHEMA", "PENDING_EVENTS", "SQLITE_CONNECTION", "SealingTransactions", "Transactions"]
 
 #: Key in ``conn.info`` of a list of callables the host runs after a successful commit of the
 #: transaction (and drops on rollback). The outbox uses it to wake the sealer only once its rows
@@ -32,6 +32,16 @@ SQLITE_CONNECTION = "scimtrail.sqlite_connection"
 PENDING_EVENTS = "scimtrail.pending_events"
 
 
+#: On SQLite the sealed log (``audit_events``, its chains, checkpoints and search index, and the
+#: sealer's watermark) lives in a database file of its own, attached to every connection under
+#: this schema name: the host writes the main file, the sealer only this one, so neither waits on
+#: the other's write lock. Statements name the log's tables without a schema; the tables exist
+#: only there. The sealer does not delete what it sealed from the outbox (that would be a write to
+#: the main file): it moves ``audit_seal_state.outbox_through`` instead, in the same transaction
+#: as the events, and :func:`audit.prune_outbox` deletes below it from the host's side.
+LOG_SCHEMA = "audit_log"
+
+
 class Transactions(Protocol):
     """Opens transactions on the host's engine.
 
@@ -45,3 +55,11 @@ class Transactions(Protocol):
     def write(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
 
     def read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+
+class SealingTransactions(Transactions, Protocol):
+    """A host that can also open write transactions on the sealed log alone (SQLite, where the log
+    is a file of its own: see :data:`LOG_SCHEMA`). ``seal()`` may read anything and write only
+    the log's tables; the relay seals, indexes and signs checkpoints through it when offered."""
+
+    def seal(self) -> AbstractAsyncContextManager[AsyncConnection]: ...

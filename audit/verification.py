@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from .chain import GENESIS_HASH, link_hash
 from .signing import load_public_keys, verify_signature
-from .store import checkpoint_payload
+from .store import checkpoint_payload, unsealed
 from .tables import CHAINS, CHECKPOINTS, EVENTS, OUTBOX
 from .transactions import Transactions
 
@@ -170,7 +170,7 @@ async def verify(transactions: Transactions, organization: str, *, secret_key: s
 async def _purge_pending(transactions: Transactions, organization: str, through: int) -> bool:
     """Whether the purge that set this anchor has its event still waiting in the outbox."""
     async with transactions.read() as conn:
-        payloads = await conn.execute(select(_outbox.c.payload).where(_outbox.c.organization == organization))
+        payloads = await conn.execute(select(_outbox.c.payload).where(_outbox.c.organization == organization, unsealed(conn)))
         for (payload,) in payloads:
             event = payload if isinstance(payload, dict) else orjson.loads(payload)
             if event["action"] == "audit_log.purged" and event["metadata"].get("through_sequence") == through:

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scim_server.storage.engine import log_database
 from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -47,8 +48,8 @@ def test_export_and_verify_and_tamper_detection(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("ok: acme:")
 
-    # Someone with write access to the file edits a sealed event behind the triggers' back.
-    with sqlite3.connect(db) as raw:
+    # Someone with write access to the log's file edits a sealed event behind the triggers' back.
+    with sqlite3.connect(log_database(str(db))) as raw:
         raw.execute("DROP TRIGGER audit_events_no_update")
         target = raw.execute(
             "SELECT sequence FROM audit_events WHERE organization='acme' AND action='user.provisioned' ORDER BY sequence LIMIT 1 OFFSET 2"

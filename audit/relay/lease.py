@@ -44,6 +44,8 @@ class Lease:
         self.ttl = ttl
         self.name = name
         self._clock = clock
+        #: When the lease we last took or extended runs out (our clock); 0 if we do not hold it.
+        self.held_until = 0.0
 
     async def hold(self, conn: AsyncConnection) -> bool:
         """Take the lease if it is free or expired, or extend it if ours. ``True`` if we hold it now."""
@@ -52,6 +54,7 @@ class Lease:
             _TAKE, {"b_name": self.name, "b_holder": self.holder, "b_now": now, "b_until": now + self.ttl}
         )
         if taken.rowcount == 1:
+            self.held_until = now + self.ttl
             return True
         if (await conn.execute(select(_lease.c.holder).where(_lease.c.name == self.name))).first() is not None:
             return False
@@ -60,15 +63,30 @@ class Lease:
                 await conn.execute(insert(_lease).values(name=self.name, holder=self.holder, expires_at=now + self.ttl))
         except IntegrityError:
             return False  # another process created it first
+        self.held_until = now + self.ttl
         return True
 
     async def fence(self, conn: AsyncConnection) -> None:
         """Renew inside ``conn``'s transaction, or raise :class:`LeaseLost` (rolling it back)."""
         if not await self.hold(conn):
+            self.held_until = 0.0
             raise LeaseLost(self.name)
+
+    async def check(self, conn: AsyncConnection) -> None:
+        """Raise :class:`LeaseLost` unless the lease is ours and unexpired, without writing: for
+        transactions on the sealed log alone (``audit.LOG_SCHEMA``), which cannot renew it.
+        Sealing stays exactly-once without the fence: its watermark moves under the log's lock."""
+        if await self.current_holder(conn) != self.holder:
+            self.held_until = 0.0
+            raise LeaseLost(self.name)
+
+    def holding(self, *, margin: float) -> bool:
+        """Whether the lease we took is ours for at least ``margin`` more seconds (as far as we know)."""
+        return self._clock() + margin < self.held_until
 
     async def release(self, conn: AsyncConnection) -> None:
         """Let the lease expire now, if it is ours, so a standby takes over at once."""
+        self.held_until = 0.0
         await conn.execute(
             update(_lease).where(_lease.c.name == self.name, _lease.c.holder == self.holder).values(expires_at=0.0)
         )

@@ -13,13 +13,13 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..metrics import EVENTS_SEALED, SEAL_LAG_SECONDS
@@ -27,15 +27,13 @@ from ..retention import purge_expired
 from ..search_index import INDEX_BATCH, has_unindexed, index_sealed
 from ..signals import OUTBOX_WRITTEN, Signal
 from ..signing import CheckpointKey, load_signing_key
-from ..store import seal_pending, write_checkpoints
-from ..tables import OUTBOX
+from ..store import has_pending, prune_outbox, seal_pending, write_checkpoints
 from ..transactions import Transactions
 from .lease import Lease, LeaseLost
 
-__all__ = ["Relay", "RelayContext", "Stage"]
+__all__ = ["Relay", "RelayContext", "Stage", "prune_outbox_forever"]
 
 _log = structlog.get_logger("audit.relay")
-_outbox = OUTBOX
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +76,11 @@ class Relay:
     ``lease_ttl`` is how long a silent leader keeps the lease; checkpoints and the retention
     purge run every ``checkpoint_interval`` and ``retention_interval`` seconds, and sealed
     events join SQLite's full-text index every ``index_interval`` (see :mod:`audit.search_index`).
+
+    Where the host offers log-only write transactions (``audit.SealingTransactions``: SQLite,
+    whose log is a file of its own) sealing, indexing and checkpoints go through them, checking
+    the lease instead of renewing it; the outbox rows they sealed are pruned every
+    ``prune_interval`` seconds, or by the host (:func:`prune_outbox_forever`) when it is ``None``.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class Relay:
         retention_interval: float = 3600.0,
         index_interval: float = 1.0,
         wakeup: Signal = OUTBOX_WRITTEN,
+        prune_interval: float | None = 1.0,
     ) -> None:
         self.transactions = transactions
         self.holder = holder or _default_holder()
@@ -108,6 +112,7 @@ class Relay:
         self._retention_interval = retention_interval
         self._index_interval = index_interval
         self._wakeup = wakeup
+        self._prune_interval = prune_interval
         self._lease = Lease(holder=self.holder, ttl=lease_ttl)
         self._key: CheckpointKey | None = None
         self._task: asyncio.Task[None] | None = None
@@ -173,8 +178,7 @@ class Relay:
                 return 0
         total = 0
         while True:
-            async with self.transactions.write() as conn:
-                await self._lease.fence(conn)
+            async with self._log_write() as conn:
                 count = await index_sealed(conn, limit=INDEX_BATCH)
             total += count
             if not count:
@@ -183,9 +187,32 @@ class Relay:
     async def checkpoint(self) -> int:
         """Sign a checkpoint for every chain that moved; returns how many were written."""
         key = await self._signing_key()
-        async with self.transactions.write() as conn:
-            await self._lease.fence(conn)
+        async with self._log_write() as conn:
             return await write_checkpoints(conn, key, now=datetime.now(UTC))
+
+    async def prune(self) -> int:
+        """Delete the outbox rows already sealed (SQLite); returns how many."""
+        async with self.transactions.write() as conn:
+            return await prune_outbox(conn)
+
+    @asynccontextmanager
+    async def _log_write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction for the log's tables, under the lease: on the log alone if the host
+        offers that (the lease, in the main database, is then checked rather than renewed)."""
+        seal = getattr(self.transactions, "seal", None)
+        if seal is None:
+            async with self.transactions.write() as conn:
+                await self._lease.fence(conn)
+                yield conn
+            return
+        if not self._lease.holding(margin=self._lease.ttl / 3):
+            # Not leading yet (a drain from the command line), or the renewal is late: take or
+            # extend the lease first, in the main database where it lives.
+            async with self.transactions.write() as conn:
+                await self._lease.fence(conn)
+        async with seal() as conn:
+            await self._lease.check(conn)
+            yield conn
 
     async def purge(self) -> int:
         """Apply every organisation's retention window now; returns how many events were purged."""
@@ -202,6 +229,8 @@ class Relay:
                 group.create_task(self._every(self._checkpoint_interval, self.checkpoint, "checkpoint"))
                 group.create_task(self._every(self._retention_interval, self.purge, "retention purge"))
                 group.create_task(self._every(self._index_interval, self.index, "search indexing"))
+                if self._prune_interval is not None:
+                    group.create_task(self._every(self._prune_interval, self.prune, "outbox pruning"))
                 for stage in self._stages:
                     group.create_task(self._supervise(stage))
         except* LeaseLost:
@@ -213,10 +242,9 @@ class Relay:
         if not known_pending:
             async with self.transactions.read() as conn:
                 # Cheap check first, so an idle relay's poll never takes the write lock.
-                if (await conn.execute(select(_outbox.c.pk).limit(1))).first() is None:
+                if not await has_pending(conn):
                     return 0
-        async with self.transactions.write() as conn:
-            await self._lease.fence(conn)
+        async with self._log_write() as conn:
             sealed = await seal_pending(conn, limit=self._batch_size)
         if sealed.count:
             EVENTS_SEALED.inc(sealed.count)
@@ -309,7 +337,23 @@ class Relay:
         try:
             await self.drain()
             await self.checkpoint()
+            if self._prune_interval is not None:
+                await self.prune()
         except LeaseLost:
             return
         async with self.transactions.write() as conn:
             await self._lease.release(conn)
+
+
+async def prune_outbox_forever(transactions: Transactions, *, interval: float = 1.0) -> None:
+    """For a host whose sealer runs in another process (``Relay(prune_interval=None)`` there):
+    delete what it sealed from the outbox every ``interval`` seconds, until cancelled. The
+    host's own write transactions take only the main database's lock, which the sealer never
+    waits on."""
+    while True:
+        try:
+            async with transactions.write() as conn:
+                await prune_outbox(conn)
+        except Exception:
+            _log.warning("outbox pruning failed", exc_info=True)
+        await asyncio.sleep(interval)

@@ -13,12 +13,21 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from audit import AFTER_COMMIT, PENDING_EVENTS, SQLITE_CONNECTION, write_pending
+from audit import AFTER_COMMIT, LOG_SCHEMA, PENDING_EVENTS, SQLITE_CONNECTION, write_pending
 
 from . import sqlite_driver
 from .wal import BACKSTOP_PAGES, WalCheckpointer
 
-__all__ = ["Database", "create_engine"]
+__all__ = ["Database", "create_engine", "log_database"]
+
+#: A write transaction on SQLite takes the main file's write lock up front (a deferred one that
+#: upgrades from read to write can fail at once with SQLITE_BUSY instead of waiting). ``BEGIN
+#: IMMEDIATE`` would do that, but it locks every attached database too, the sealed log's among
+#: them (see :func:`log_database`), and then the sealer, which writes only that file, would wait
+#: on every SCIM commit. A write statement that changes nothing locks only the file it names.
+_LOCK_MAIN = "DELETE FROM main.scimtrail_write_lock WHERE 0"
+#: The same for the sealed log's file alone (``Database.seal``).
+_LOCK_LOG = f"DELETE FROM {LOG_SCHEMA}.audit_seal_state WHERE 0"
 
 
 def _json_dumps(value: Any) -> str:
@@ -31,7 +40,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     is_sqlite = url.startswith("sqlite")
     if is_sqlite:
         database = make_url(url).database or ":memory:"
-        kwargs["async_creator"] = sqlite_driver.connector(database, uri=database.startswith("file:"))
+        kwargs["async_creator"] = sqlite_driver.connector(
+            database, uri=database.startswith("file:"), attach={LOG_SCHEMA: log_database(database)}
+        )
         if database == ":memory:":
             kwargs["poolclass"] = StaticPool
         else:
@@ -45,6 +56,27 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
+def log_database(database: str) -> str:
+    """Where the sealed audit log of the SQLite database ``database`` lives: a file of its own.
+
+    Only the sealer writes it, and only the server writes the main file, so neither ever waits
+    on the other's write lock, and a sealer in a process of its own (``scimtrail relay``, or the
+    one ``scimtrail serve`` starts) takes nothing from the server's core. Every connection
+    attaches it as :data:`audit.LOG_SCHEMA`; the log's tables exist only there (migration
+    ``0005``), so statements name them without a schema. ``scimtrail.db`` keeps its log in
+    ``scimtrail-audit.db``; an in-memory database keeps its log in memory too.
+    """
+    if database in ("", ":memory:"):
+        return ":memory:"
+    if database.startswith("file:"):
+        path, sep, query = database.partition("?")
+        return f"{path}-audit{sep}{query}"
+    base, dot, suffix = database.rpartition(".")
+    if dot and "/" not in suffix:
+        return f"{base}-audit.{suffix}"
+    return f"{database}-audit"
+
+
 def _unicode_lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -55,11 +87,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # Take transaction control from pysqlite so that BEGIN is ours to emit (see _on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        for schema in ("main", LOG_SCHEMA):
+            cursor.execute(f"PRAGMA {schema}.journal_mode=WAL")
+            cursor.execute(f"PRAGMA {schema}.synchronous=NORMAL")
+            # Checkpoints run on a thread of their own (storage.wal); this is only the backstop.
+            cursor.execute(f"PRAGMA {schema}.wal_autocheckpoint={BACKSTOP_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        # Checkpoints run on a thread of their own (storage.wal); this is only the backstop.
-        cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         # busy_timeout stays 0: the driver retries a busy database without blocking the event loop.
         cursor.close()
         # SQLite's lower() folds ASCII only; filters on caseExact=false attributes fold with this,
@@ -70,10 +103,25 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         # A write transaction takes the write lock up front: a deferred transaction that upgrades
         # from read to write can fail with SQLITE_BUSY at once instead of waiting for the lock.
-        if conn.get_execution_options().get("write"):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        if (lock := conn.get_execution_options().get("write")) is None:
             conn.exec_driver_sql("BEGIN")
+        elif _migrated(conn):
+            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql(_LOCK_LOG if lock == "log" else _LOCK_MAIN)
+        else:
+            # Not migrated to 0005 yet, which made both lock tables: lock every file, as before.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _migrated(conn: Any) -> bool:
+    """Whether this connection's database has the lock tables (asked once per connection)."""
+    info = conn.connection.info
+    if not info.get("scimtrail_lock_tables"):
+        found = conn.exec_driver_sql(
+            "SELECT count(*) FROM main.sqlite_master WHERE name = 'scimtrail_write_lock'"
+        ).scalar()
+        info["scimtrail_lock_tables"] = bool(found)
+    return bool(info["scimtrail_lock_tables"])
 
 
 def _checkpointer(engine: AsyncEngine) -> WalCheckpointer | None:
@@ -81,7 +129,7 @@ def _checkpointer(engine: AsyncEngine) -> WalCheckpointer | None:
     database = engine.url.database or ""
     if engine.dialect.name != "sqlite" or database in ("", ":memory:") or "mode=memory" in database:
         return None
-    return WalCheckpointer(database, uri=database.startswith("file:"))
+    return WalCheckpointer(database, uri=database.startswith("file:"), attach={LOG_SCHEMA: log_database(database)})
 
 
 def _run(callbacks: Any) -> None:
@@ -139,6 +187,11 @@ class Database:
         self._batch: _Batch | None = None
         self._committers: set[asyncio.Task[None]] = set()
         self._checkpointer = _checkpointer(engine)
+        # An in-memory database is one shared connection (StaticPool): the log is written on it,
+        # through the write gate, like everything else.
+        self._seal_gate: asyncio.Lock | None = (
+            asyncio.Lock() if self.dialect == "sqlite" and engine.url.database not in (None, "", ":memory:") else None
+        )
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -261,6 +314,35 @@ class Database:
             with contextlib.suppress(Exception):
                 writer.info.pop(SQLITE_CONNECTION, None)  # back to the pool: readers must not see it
                 await writer.close()
+
+    @asynccontextmanager
+    async def seal(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on the sealed audit log's file alone (``audit.Transactions.seal``).
+
+        On SQLite it locks only that file (:func:`log_database`), on a connection of its own
+        outside the group commit, so sealing never holds the write lock SCIM commits need, and a
+        sealer in another process never makes the server wait. It may read any table. PostgreSQL
+        (one database) and an in-memory SQLite database use an ordinary :meth:`write`.
+        """
+        if self._seal_gate is None:
+            async with self.write() as conn:
+                yield conn
+            return
+        async with self._seal_gate:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(write="log")
+                raw = (await conn.get_raw_connection()).driver_connection
+                assert raw is not None
+                conn.info[SQLITE_CONNECTION] = raw.sqlite3_connection
+                try:
+                    async with conn.begin():
+                        yield conn
+                finally:
+                    conn.info.pop(SQLITE_CONNECTION, None)  # back to the pool: readers must not see it
+                    callbacks = conn.info.pop(AFTER_COMMIT, ())
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
+        _run(callbacks)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

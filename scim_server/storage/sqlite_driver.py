@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["Connection", "connector"]
@@ -183,12 +183,15 @@ class Connection:
         self._conn.close()
 
 
-def connector(database: str, *, uri: bool = False) -> Callable[[], Any]:
-    """The ``async_creator`` for one database (a file path, ``:memory:``, or a ``file:`` URI)."""
+def connector(database: str, *, uri: bool = False, attach: Mapping[str, str] | None = None) -> Callable[[], Any]:
+    """The ``async_creator`` for one database (a file path, ``:memory:``, or a ``file:`` URI),
+    with ``attach`` (schema name → database) attached to every connection."""
 
     async def connect() -> Connection:
         # busy_timeout=0: never sleep inside SQLite on the loop's thread (see the module docstring).
         conn = sqlite3.connect(database, check_same_thread=False, uri=uri, timeout=0)
+        for schema, other in (attach or {}).items():
+            conn.execute(f"ATTACH DATABASE ? AS {schema}", (other,))
         return Connection(conn)
 
     return connect

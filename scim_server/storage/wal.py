@@ -31,8 +31,11 @@ BACKSTOP_PAGES = 10_000
 class WalCheckpointer:
     """A daemon thread that checkpoints ``database``'s log every ``interval`` seconds after writes."""
 
-    def __init__(self, database: str, *, uri: bool = False, interval: float = 0.1) -> None:
+    def __init__(
+        self, database: str, *, uri: bool = False, interval: float = 0.1, attach: dict[str, str] | None = None
+    ) -> None:
         self._database = database
+        self._attach = dict(attach or {})
         self._uri = uri
         self._interval = interval
         self._dirty = False
@@ -54,6 +57,9 @@ class WalCheckpointer:
 
     def _run(self) -> None:
         conn = sqlite3.connect(self._database, uri=self._uri, check_same_thread=False, timeout=0)
+        for schema, other in self._attach.items():
+            # Without a schema name, wal_checkpoint checkpoints every attached database too.
+            conn.execute(f"ATTACH DATABASE ? AS {schema}", (other,))
         try:
             while not self._halt.wait(self._interval):
                 if not self._dirty:

@@ -19,6 +19,7 @@ import pytest
 
 from sqlalchemy import func, select
 
+from audit.store import unsealed
 from audit import read_sealed, verify
 from audit.tables import OUTBOX
 from scim_server.storage.engine import Database, create_engine
@@ -86,7 +87,7 @@ async def _wait_until_sealed(db_path: Path, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             async with db.read() as conn:
-                pending = (await conn.execute(select(func.count()).select_from(OUTBOX))).scalar_one()
+                pending = (await conn.execute(select(func.count()).select_from(OUTBOX).where(unsealed(conn)))).scalar_one()
             if pending == 0:
                 return
             assert time.monotonic() < deadline, f"{pending} events still unsealed"

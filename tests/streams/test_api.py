@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.routing import Mount
 
 import audit
+from audit.store import unsealed
 from audit.access import Caller
 from audit.metrics import exposition, refresh
 from audit.streams import SecretBox, SecretBoxError, create_streams_app, streams_openapi_paths, streams_routes
@@ -51,7 +52,7 @@ def _webhook(url: str = "https://siem.acme.example/hook", **extra: Any) -> dict[
 
 async def _audit_log(db: Database) -> list[dict[str, Any]]:
     async with db.read() as conn:
-        pending = [r.payload for r in await conn.execute(select(OutboxRow.__table__).order_by(OutboxRow.__table__.c.pk))]
+        pending = [r.payload for r in await conn.execute(select(OutboxRow.__table__).where(unsealed(conn)).order_by(OutboxRow.__table__.c.pk))]
         sealed = [orjson.loads(r.body) for r in await conn.execute(select(AuditEventRow.__table__))]
     return sealed + pending
 

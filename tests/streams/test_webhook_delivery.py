@@ -8,6 +8,7 @@ import time
 import orjson
 from sqlalchemy import select
 
+from audit.store import unsealed
 from audit.tables import AuditEventRow, OutboxRow
 from audit.streams.tables import DeadLetterRow
 from scim_server.storage.engine import Database
@@ -139,7 +140,7 @@ async def test_rejected_batch_is_dead_lettered_and_the_status_says_why(db: Datab
 
 async def _recorded_actions(db: Database) -> list[tuple[str, dict]]:
     async with db.read() as conn:
-        outbox = [(r.payload["action"], r.payload) for r in await conn.execute(select(OutboxRow.__table__))]
+        outbox = [(r.payload["action"], r.payload) for r in await conn.execute(select(OutboxRow.__table__).where(unsealed(conn)))]
         sealed = [
             (r.action, orjson.loads(r.body)) for r in await conn.execute(select(AuditEventRow.__table__))
         ]

@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import select, update
 from starlette.types import ASGIApp
 
+from audit.store import unsealed
 from audit.tables import AuditEventRow, OutboxRow
 from scim_server.services.credentials import Credentials
 from scim_server.storage.engine import Database
@@ -54,7 +55,7 @@ async def events(db: Database, organization: str, action: str | None = None) -> 
     outbox, sealed = OutboxRow.__table__, AuditEventRow.__table__
     async with db.read() as conn:
         waiting = (await conn.execute(
-            select(outbox.c.payload).where(outbox.c.organization == organization).order_by(outbox.c.pk)
+            select(outbox.c.payload).where(outbox.c.organization == organization, unsealed(conn)).order_by(outbox.c.pk)
         )).scalars().all()
         done = (await conn.execute(
             select(sealed.c.body).where(sealed.c.organization == organization).order_by(sealed.c.sequence)
