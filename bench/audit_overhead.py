@@ -3,8 +3,10 @@
     .venv/bin/python bench/audit_overhead.py [--seconds 10] [--rounds 3]
 
 Two ``scimtrail serve`` processes on their own SQLite files, identical but for
-``SCIMTRAIL_AUDIT_ENABLED``, with the relay sealing inside the audited server (the embedded
-default) or, with ``--relay separate``, in its own process as ``scimtrail relay`` runs it; wrk
+``SCIMTRAIL_AUDIT_ENABLED``, with the relay in the process the audited server starts beside
+itself (``--relay process``, the embedded default), sealing inside the server
+(``--relay in-process``, ``SCIMTRAIL_RELAY_PROCESS=false``) or run by hand as ``scimtrail relay``
+(``--relay separate``); wrk
 (16 connections, ``lua/post_users.lua``) runs against each in turn, round after round, which
 goes first alternating, and the median of the rounds' audited/unaudited ratios is the figure
 (the ratio of the two medians is printed beside it). While the audited server is under
@@ -26,6 +28,7 @@ import statistics
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from _harness import BENCH, PYTHON, Server, WrkResult, free_port, machine_note, post_users, say, table
 from _scimtrail import Dataset, Figure, build_dataset, report
@@ -43,10 +46,15 @@ class _LagSampler(threading.Thread):
 
     def run(self) -> None:
         db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, timeout=5)
+        # The sealer's watermark is in the log's own file (migration 0005): rows at or below it
+        # are sealed and wait only to be pruned.
+        base, _, suffix = self._path.rpartition(".")
+        db.execute("ATTACH DATABASE ? AS log", (f"file:{base}-audit.{suffix}?mode=ro",))
         try:
             while not self._halt.wait(self._interval):
                 row = db.execute(
-                    "SELECT json_extract(payload, '$.occurred_at') FROM audit_outbox ORDER BY pk LIMIT 1"
+                    "SELECT json_extract(payload, '$.occurred_at') FROM audit_outbox"
+                    " WHERE pk > (SELECT outbox_through FROM log.audit_seal_state) ORDER BY pk LIMIT 1"
                 ).fetchone()
                 age = 0.0
                 if row and row[0]:
@@ -61,8 +69,20 @@ class _LagSampler(threading.Thread):
         return self.ages
 
 
-def _server(dataset: Dataset, name: str, *, relay_inside: bool, **env: str) -> Server:
-    """``scimtrail serve`` from the source tree, sealing in its lifespan or leaving that to a relay process."""
+def _children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process's live children (the relay process ``scimtrail serve`` starts)."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            stat = Path(f"/proc/{child}/stat")
+            if stat.exists():
+                fields = stat.read_text().rpartition(")")[2].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _server(dataset: Dataset, name: str, *, relay: str, **env: str) -> Server:
+    """``scimtrail serve`` from the source tree, its relay where ``relay`` says."""
     port = free_port()
     return Server(
         name,
@@ -71,7 +91,8 @@ def _server(dataset: Dataset, name: str, *, relay_inside: bool, **env: str) -> S
         env={
             "SCIMTRAIL_DATABASE_URL": dataset.url,
             "SCIMTRAIL_LOG_LEVEL": "warning",
-            "SCIMTRAIL_RUN_RELAY": "true" if relay_inside else "false",
+            "SCIMTRAIL_RUN_RELAY": "false" if relay == "separate" else "true",
+            "SCIMTRAIL_RELAY_PROCESS": "true" if relay == "process" else "false",
             **env,
         },
         log=dataset.directory / f"server-{name}.log",
@@ -94,12 +115,12 @@ def _median(results: list[WrkResult]) -> WrkResult:
 
 def measure(seconds: int, rounds: int, connections: int, relay: str) -> list[Figure]:
     audited_data, plain_data = build_dataset(0), build_dataset(0)
-    inside = relay == "in-process"
-    audited = _server(audited_data, "audit-on", relay_inside=inside, SCIMTRAIL_AUDIT_ENABLED="true")
-    plain = _server(plain_data, "audit-off", relay_inside=inside, SCIMTRAIL_AUDIT_ENABLED="false")
-    relay_proc = None if inside else _relay_process(audited_data)
+    audited = _server(audited_data, "audit-on", relay=relay, SCIMTRAIL_AUDIT_ENABLED="true")
+    plain = _server(plain_data, "audit-off", relay=relay, SCIMTRAIL_AUDIT_ENABLED="false")
+    relay_proc = _relay_process(audited_data) if relay == "separate" else None
     runs: dict[str, list[WrkResult]] = {"audit on": [], "audit off": []}
     lags: list[float] = []
+    relay_cpu_ms: list[float] = []
     try:
         audited.start(timeout=120)
         plain.start(timeout=120)
@@ -111,10 +132,12 @@ def measure(seconds: int, rounds: int, connections: int, relay: str) -> list[Fig
                 sampler = _LagSampler(data.url.split("///", 1)[1]) if name == "audit on" else None
                 if sampler:
                     sampler.start()
+                    child_cpu = _children_cpu_seconds(server.pid)
                 res = post_users(server, data.token, seconds=seconds, connections=connections)
                 if sampler:
                     time.sleep(1.0)  # let the relay finish the tail
                     lags += sampler.stop()
+                    relay_cpu_ms.append((_children_cpu_seconds(server.pid) - child_cpu) * 1000 / max(res.requests, 1))
                 runs[name].append(res)
                 say(f"  round {r + 1} {name:10s} {res.line()}")
     finally:
@@ -148,6 +171,8 @@ def measure(seconds: int, rounds: int, connections: int, relay: str) -> list[Fig
     )
     say(f"audited vs unaudited: median of the rounds' ratios {ratio:.1%}, ratio of the medians {of_medians:.1%}")
     say(f"seal lag (oldest unsealed event, sampled every 50 ms): p99 {lag_p99:.3f} s, max {max(lags, default=0):.3f} s")
+    if relay == "process":
+        say(f"the relay process's own CPU per audited request (median): {statistics.median(relay_cpu_ms):.3f} ms")
     return [
         Figure(
             "audited throughput vs unaudited (median of round ratios)",
@@ -166,9 +191,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--relay",
-        choices=("in-process", "separate"),
-        default="in-process",
-        help="seal inside the server (the embedded default) or in its own process (scimtrail relay)",
+        choices=("process", "in-process", "separate"),
+        default="process",
+        help="the relay in the process the server starts (the embedded default), inside the server,"
+        " or run by hand as scimtrail relay",
     )
     args = parser.parse_args()
     say(machine_note())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,6 +28,7 @@ from .logs import configure_logging
 from .metrics import exposition as http_metrics
 from .services import Provisioning
 from .services.credentials import Credentials
+from .relay_process import RelayProcess, runs_apart
 from .secret_key import resolve_secret_key
 from .settings import Settings
 from .storage.engine import Database, create_engine
@@ -94,13 +97,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await upgrade(db.engine)
-        if settings.run_relay:
+        relay_process = RelayProcess(settings) if runs_apart(settings) else None
+        pruner: asyncio.Task[None] | None = None
+        if relay_process is not None:
+            await relay_process.start()
+        elif settings.run_relay:
             await relay.start()
-        _log.info("started", database=db.dialect, relay=settings.run_relay)
+        if not (settings.run_relay and relay_process is None) and db.dialect == "sqlite":
+            # The sealer is elsewhere and writes only the log's file: what it sealed leaves the
+            # outbox from this side.
+            pruner = asyncio.create_task(audit.prune_outbox_forever(db), name="audit-outbox-pruner")
+        where = "process" if relay_process is not None else "in-process" if settings.run_relay else "off"
+        _log.info("started", database=db.dialect, relay=where)
         try:
             yield
         finally:
-            if settings.run_relay:
+            if pruner is not None:
+                pruner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pruner
+            if relay_process is not None:
+                await relay_process.stop()
+            elif settings.run_relay:
                 await relay.stop()
             await authenticator.aclose()
             await db.dispose()

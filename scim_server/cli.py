@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
+import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
@@ -267,9 +270,27 @@ def _relay(args: argparse.Namespace, settings: Settings) -> int:
     destinations = stream_destinations(settings)
 
     async def go(db: Database) -> int:
-        relay = audit.Relay(db, secret_key=key, stages=[audit.DeliveryStage(db, secret_key=key, destinations=destinations)])
+        relay = audit.Relay(
+            db,
+            secret_key=key,
+            stages=[audit.DeliveryStage(db, secret_key=key, destinations=destinations)],
+            # Started by a server, which prunes the outbox itself: this process writes only the
+            # sealed log's file, never the one the server writes (see scim_server.relay_process).
+            prune_interval=None if args.parent_pid else 1.0,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await relay.start()
         try:
-            await relay.run()
+            if args.parent_pid:
+                # Orphaned (the server was killed): stop, sealing what is pending first.
+                while os.getppid() == args.parent_pid and not stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.5)
+            else:
+                await stop.wait()
         finally:
             await relay.stop()
         return 0
@@ -352,6 +373,10 @@ def _audit_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def _add_audit_commands(sub: Any) -> None:
     relay = sub.add_parser("relay", help="run the audit relay (sealing and log-stream delivery) on its own")
+    relay.add_argument(
+        "--parent-pid", type=int, default=None, metavar="PID",
+        help="started by the server with this pid: stop when it does, and leave outbox pruning to it",
+    )
     relay.set_defaults(handler=_relay)
 
     group = sub.add_parser("audit", help="the audit log").add_subparsers(dest="audit_command", required=True)

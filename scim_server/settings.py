@@ -40,8 +40,11 @@ class Settings:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         default_factory=lambda: _networks("127.0.0.1/32,::1/128")
     )
-    #: Run the audit relay inside the server process (the embedded default).
+    #: Run the audit relay with the server (the embedded default).
     run_relay: bool = True
+    #: On a SQLite file, run it in a process of its own that the server starts and stops
+    #: (``scim_server.relay_process``); otherwise, and always elsewhere, inside the server.
+    relay_process: bool = True
     #: Write audit events to the outbox; off only for the overhead benchmark.
     audit_enabled: bool = True
     #: Secret material for at-rest encryption of stream secrets and checkpoint signing.
@@ -80,6 +83,8 @@ class Settings:
             values["trusted_proxies"] = _networks(v)
         if (v := get("RUN_RELAY")) is not None:
             values["run_relay"] = _bool(v)
+        if (v := get("RELAY_PROCESS")) is not None:
+            values["relay_process"] = _bool(v)
         if (v := get("AUDIT_ENABLED")) is not None:
             values["audit_enabled"] = _bool(v)
         if (v := get("SECRET_KEY")) is not None:
