@@ -287,7 +287,7 @@ async def seal_pending(conn: AsyncConnection, *, limit: int = 500) -> SealResult
 async def _sqlite_of(conn: AsyncConnection) -> sqlite3.Connection | None:
     """The ``sqlite3`` connection under ``conn`` on SQLite, else ``None``."""
     if (sqlite := conn.info.get(SQLITE_CONNECTION)) is not None:
-        return sqlite  # type: ignore[no-any-return]
+        return sqlite
     if conn.dialect.name != "sqlite":
         return None
     driver = (await conn.get_raw_connection()).driver_connection
@@ -296,7 +296,7 @@ async def _sqlite_of(conn: AsyncConnection) -> sqlite3.Connection | None:
     if (sqlite := getattr(driver, "sqlite3_connection", None)) is None:
         # The log's watermark is only moved on sqlite3 directly; a host must offer the connection.
         raise RuntimeError("this SQLite host does not expose its sqlite3 connection (audit.SQLITE_CONNECTION)")
-    return sqlite  # type: ignore[no-any-return]
+    return sqlite
 
 
 async def lock_log(conn: AsyncConnection) -> None:

@@ -19,8 +19,8 @@ import pytest
 
 from sqlalchemy import func, select
 
-from audit.store import unsealed
 from audit import read_sealed, verify
+from audit.store import unsealed
 from audit.tables import OUTBOX
 from scim_server.storage.engine import Database, create_engine
 from tests.support.server import LiveServer

@@ -32,3 +32,22 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(_run)
+        if conn.dialect.name == "sqlite":
+            await conn.run_sync(_check_log_present)
+
+
+def _check_log_present(sync_conn: Any) -> None:
+    """On SQLite the sealed log is a file of its own (0005): a database past 0005 whose log file
+    is missing (deleted, or not copied with it) must not start and seal a new log from nothing."""
+    version = sync_conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    if version is None or version < "0005":
+        return
+    found = sync_conn.exec_driver_sql(
+        "SELECT count(*) FROM audit_log.sqlite_master WHERE name = 'audit_seal_state'"
+    ).scalar()
+    if not found:
+        path = sync_conn.exec_driver_sql("SELECT file FROM pragma_database_list WHERE name = 'audit_log'").scalar()
+        raise RuntimeError(
+            f"the audit log file {path or '(in memory)'} is missing or empty, but this database's log was moved"
+            " there: restore it beside the database (back up and move the two files together)"
+        )

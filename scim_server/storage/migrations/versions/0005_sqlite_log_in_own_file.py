@@ -67,9 +67,10 @@ def _move(source: str, target: str) -> None:
     """Every log table from ``source`` into ``target``, rows, indexes and triggers included."""
     bind = op.get_bind()
     if existing := _names(bind, target, "table", of=_TABLES + _FTS):
+        path = bind.exec_driver_sql("SELECT file FROM pragma_database_list WHERE name = ?", (target,)).scalar()
         raise RuntimeError(
-            f"the audit log database ({target}) already holds {', '.join(n for n, _ in existing)}: it belongs to"
-            " another database. Move it away (or restore the database it belongs to) and start again."
+            f"{path or target} already holds an audit log ({', '.join(sorted(n for n, _ in existing))}) that belongs"
+            " to another database: move it away (or restore the database it belongs to) and start again"
         )
     for name, sql in _names(bind, source, "table", of=_TABLES):
         bind.exec_driver_sql(_qualified(sql, target))
