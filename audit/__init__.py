@@ -9,6 +9,7 @@ from .access import Authorize, Caller, Role
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import EVENTS_SEALED, OUTBOX_FAILURES
 from .metrics import exposition as metrics_exposition
+from .metrics import relay_exposition as relay_metrics_exposition
 from .metrics import refresh as refresh_metrics
 from .outbox import record, record_many, write_pending
 from .query import FORMATS as EXPORT_FORMATS
@@ -72,6 +73,7 @@ __all__ = [
     "Role",
     "METRICS_CONTENT_TYPE",
     "metrics_exposition",
+    "relay_metrics_exposition",
     "refresh_metrics",
     "EventDraft",
     "EventFilter",

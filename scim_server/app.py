@@ -90,14 +90,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    relay_process = RelayProcess(settings) if runs_apart(settings) else None
+
     async def metrics(_: Request) -> Response:
         await audit.refresh_metrics(db)
-        return Response(http_metrics() + audit.metrics_exposition(), media_type=audit.METRICS_CONTENT_TYPE)
+        relay_counters = relay_process.metrics() if relay_process is not None else None
+        return Response(http_metrics() + audit.metrics_exposition(relay_counters), media_type=audit.METRICS_CONTENT_TYPE)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await upgrade(db.engine)
-        relay_process = RelayProcess(settings) if runs_apart(settings) else None
         pruner: asyncio.Task[None] | None = None
         if relay_process is not None:
             await relay_process.start()

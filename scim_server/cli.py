@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import audit
+import structlog
 
 from .protocol.errors import InvalidValue, ScimError
 from .secret_key import resolve_secret_key
@@ -261,6 +262,23 @@ def _add_credential_commands(sub: Any) -> None:
     command(admin, "list", "list accounts", _admin_list)
 
 
+def _write_metrics(path: str) -> None:
+    """The relay's counters, replaced whole (a reader never sees half a file)."""
+    partial = f"{path}.partial"
+    with open(partial, "wb") as handle:
+        handle.write(audit.relay_metrics_exposition())
+    os.replace(partial, path)
+
+
+async def _write_metrics_forever(path: str, interval: float = 1.0) -> None:
+    while True:
+        try:
+            _write_metrics(path)
+        except OSError as exc:
+            structlog.get_logger("scimtrail").warning("relay metrics not written", path=path, error=str(exc))
+        await asyncio.sleep(interval)
+
+
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
     """The relay as its own process: seals the outbox and delivers log streams while it holds the lease."""
     from .app import configure, stream_destinations
@@ -283,6 +301,8 @@ def _relay(args: argparse.Namespace, settings: Settings) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await relay.start()
+        if args.metrics_file:
+            metrics = asyncio.create_task(_write_metrics_forever(args.metrics_file), name="relay-metrics")
         try:
             if args.parent_pid:
                 # Orphaned (the server was killed): stop, sealing what is pending first.
@@ -293,6 +313,11 @@ def _relay(args: argparse.Namespace, settings: Settings) -> int:
                 await stop.wait()
         finally:
             await relay.stop()
+            if args.metrics_file:
+                metrics.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await metrics
+                _write_metrics(args.metrics_file)
         return 0
 
     try:
@@ -376,6 +401,10 @@ def _add_audit_commands(sub: Any) -> None:
     relay.add_argument(
         "--parent-pid", type=int, default=None, metavar="PID",
         help="started by the server with this pid: stop when it does, and leave outbox pruning to it",
+    )
+    relay.add_argument(
+        "--metrics-file", default=None, metavar="PATH",
+        help="write the relay's Prometheus counters here every second (the server serves them at /metrics)",
     )
     relay.set_defaults(handler=_relay)
 

@@ -18,7 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import structlog
 
@@ -28,6 +31,7 @@ from .settings import Settings
 __all__ = ["RelayProcess", "runs_apart"]
 
 _log = structlog.get_logger("scimtrail")
+_METRICS = "metrics.prom"
 #: How long the child has to seal what is pending, sign a checkpoint and release its lease.
 _STOP_TIMEOUT = 15.0
 
@@ -64,12 +68,23 @@ class RelayProcess:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._process: asyncio.subprocess.Process | None = None
+        self._metrics_dir: Path | None = None
+
+    def metrics(self) -> bytes:
+        """The child's Prometheus counters as it last wrote them (nothing before the first write)."""
+        if self._metrics_dir is None:
+            return b""
+        try:
+            return (self._metrics_dir / _METRICS).read_bytes()
+        except OSError:
+            return b""
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
     async def start(self) -> None:
+        self._metrics_dir = Path(tempfile.mkdtemp(prefix="scimtrail-relay-"))
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -77,6 +92,8 @@ class RelayProcess:
             "relay",
             "--parent-pid",
             str(os.getpid()),
+            "--metrics-file",
+            str(self._metrics_dir / _METRICS),
             env=_environment(self._settings),
             stdin=asyncio.subprocess.DEVNULL,
         )
@@ -84,8 +101,14 @@ class RelayProcess:
 
     async def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
-            return
+        try:
+            if process is not None and process.returncode is None:
+                await self._stop(process)
+        finally:
+            if self._metrics_dir is not None:
+                shutil.rmtree(self._metrics_dir, ignore_errors=True)
+
+    async def _stop(self, process: asyncio.subprocess.Process) -> None:
         with contextlib.suppress(ProcessLookupError):
             process.terminate()
         try:

@@ -176,6 +176,11 @@ def test_serve_seals_in_a_child_process_that_ends_with_the_server(tmp_path: Path
             assert time.monotonic() < deadline, f"{sealed} of 3 events sealed"
             time.sleep(0.05)
         log.close()
+        # What the child counted is served at the server's /metrics (written there every second).
+        deadline = time.monotonic() + 5
+        while "scimtrail_audit_events_sealed_total 4.0" not in httpx.get(f"{server.origin}/metrics").text:
+            assert time.monotonic() < deadline, "the relay's counters did not reach /metrics"
+            time.sleep(0.1)
         server.process.send_signal(signal.SIGKILL)
         server.process.wait(10)
         deadline = time.monotonic() + 5

@@ -153,10 +153,10 @@ async def test_stop_seals_what_is_pending(db: Database) -> None:
 
 
 async def test_sealing_is_counted_and_its_lag_observed(db: Database) -> None:
-    from audit.metrics import REGISTRY
+    from audit.metrics import RELAY_REGISTRY
 
     def sample(name: str) -> float:
-        return REGISTRY.get_sample_value(name) or 0.0
+        return RELAY_REGISTRY.get_sample_value(name) or 0.0
 
     sealed, lags = sample("scimtrail_audit_events_sealed_total"), sample("scimtrail_audit_seal_lag_seconds_count")
     async with db.write() as conn:
