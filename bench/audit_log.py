@@ -29,7 +29,7 @@ from audit import Actor, EventDraft, RequestContext, Target, count_events  # noq
 from audit.query import EventFilter, export_events, search_page  # noqa: E402
 from audit.redaction import to_canonical  # noqa: E402
 from audit.search_index import index_sealed  # noqa: E402
-from audit.store import seal_pending  # noqa: E402
+from audit.store import prune_outbox, seal_pending  # noqa: E402
 from audit.tables import AuditEventRow, OutboxRow  # noqa: E402
 from scim_server.storage.engine import Database, create_engine  # noqa: E402
 from scim_server.storage.migrations import upgrade  # noqa: E402
@@ -72,6 +72,7 @@ async def _build(db: Database, events: int) -> None:
                     break
         async with db.write() as conn:  # the relay's search indexing, as it runs behind the sealer
             await index_sealed(conn)
+            await prune_outbox(conn)
         print(f"\r{min(start + 10_000, events)} events sealed", end="", flush=True)
     print(f"\nbuilt in {time.perf_counter() - started:.0f} s")
 
