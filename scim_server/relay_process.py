@@ -63,12 +63,14 @@ def _environment(settings: Settings) -> dict[str, str]:
 
 
 class RelayProcess:
-    """``scimtrail relay --parent-pid <this process>`` as a child of the server."""
+    """``scimtrail relay --parent-pid <this process>`` as a child of the server, started again
+    (after a pause that grows with repeated failures) if it ever exits on its own with an error."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._process: asyncio.subprocess.Process | None = None
         self._metrics_dir: Path | None = None
+        self._supervisor: asyncio.Task[None] | None = None
 
     def metrics(self) -> bytes:
         """The child's Prometheus counters as it last wrote them (nothing before the first write)."""
@@ -85,6 +87,25 @@ class RelayProcess:
 
     async def start(self) -> None:
         self._metrics_dir = Path(tempfile.mkdtemp(prefix="scimtrail-relay-"))
+        await self._spawn()
+        self._supervisor = asyncio.create_task(self._supervise(), name="relay-process-supervisor")
+
+    async def stop(self) -> None:
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
+        process, self._process = self._process, None
+        try:
+            if process is not None and process.returncode is None:
+                await self._stop(process)
+        finally:
+            if self._metrics_dir is not None:
+                shutil.rmtree(self._metrics_dir, ignore_errors=True)
+
+    async def _spawn(self) -> None:
+        assert self._metrics_dir is not None
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -99,14 +120,21 @@ class RelayProcess:
         )
         _log.info("relay process started", pid=self._process.pid)
 
-    async def stop(self) -> None:
-        process, self._process = self._process, None
-        try:
-            if process is not None and process.returncode is None:
-                await self._stop(process)
-        finally:
-            if self._metrics_dir is not None:
-                shutil.rmtree(self._metrics_dir, ignore_errors=True)
+    async def _supervise(self) -> None:
+        delay = 1.0
+        while True:
+            assert self._process is not None
+            started = asyncio.get_running_loop().time()
+            code = await self._process.wait()
+            if code == 0:
+                # Asked to stop (a terminal's Ctrl-C reaches it too): the server is stopping.
+                return
+            _log.error("relay process exited; starting it again", code=code, retry_in=delay)
+            await asyncio.sleep(delay)
+            # A child that ran a good while before failing starts the backoff afresh.
+            ran_long = asyncio.get_running_loop().time() - started > 60
+            delay = 1.0 if ran_long else min(delay * 2, 30.0)
+            await self._spawn()
 
     async def _stop(self, process: asyncio.subprocess.Process) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -181,6 +181,17 @@ def test_serve_seals_in_a_child_process_that_ends_with_the_server(tmp_path: Path
         while "scimtrail_audit_events_sealed_total 4.0" not in httpx.get(f"{server.origin}/metrics").text:
             assert time.monotonic() < deadline, "the relay's counters did not reach /metrics"
             time.sleep(0.1)
+        # A relay that dies is started again, and seals what came meanwhile.
+        os.kill(relay, signal.SIGKILL)
+        with httpx.Client(base_url=f"{server.origin}/scim/v2", headers={"Authorization": f"Bearer {token}"}) as client:
+            assert client.post("/Users", json={"userName": "late@acme.example"}).status_code == 201
+        log = sqlite3.connect(f"file:{log_database(str(db))}?mode=ro", uri=True)
+        deadline = time.monotonic() + 15
+        while log.execute("SELECT count(*) FROM audit_events WHERE target_name = 'late@acme.example'").fetchone()[0] < 1:
+            assert time.monotonic() < deadline, "no relay sealed after the first one died"
+            time.sleep(0.1)
+        log.close()
+        (relay,) = (c for c in _children(server.process.pid) if _alive(c))
         server.process.send_signal(signal.SIGKILL)
         server.process.wait(10)
         deadline = time.monotonic() + 5
