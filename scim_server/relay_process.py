@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 import structlog
+from sqlalchemy import make_url
 
 from .secret_key import resolve_secret_key
 from .settings import Settings
@@ -41,8 +42,8 @@ def runs_apart(settings: Settings) -> bool:
     SQLite file (an in-memory database cannot be shared with another process)."""
     if not (settings.run_relay and settings.relay_process and settings.is_sqlite):
         return False
-    database = settings.database_url.partition(":///")[2]
-    return bool(database) and database != ":memory:" and "mode=memory" not in database
+    database = make_url(settings.database_url).database or ""
+    return database not in ("", ":memory:") and "mode=memory" not in database
 
 
 def _environment(settings: Settings) -> dict[str, str]:
