@@ -69,3 +69,32 @@ async def test_in_memory_databases_have_no_checkpointer() -> None:
         assert _checkpointers() <= before
     finally:
         await db.dispose()
+
+
+async def test_each_process_checkpoints_only_the_files_it_wrote(tmp_path: Path) -> None:
+    """The server commits to the main file, the relay's process to the sealed log's: each copies
+    its own write-ahead log back, never the other's."""
+    from scim_server.storage.wal import WalCheckpointer
+
+    main, log = tmp_path / "main.db", tmp_path / "main-audit.db"
+    # Both writers stay open: closing a file's last connection would checkpoint it.
+    writers = [sqlite3.connect(path, isolation_level=None) for path in (main, log)]
+    for conn in writers:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB)")
+        for i in range(50):
+            conn.execute("INSERT INTO blobs (body) VALUES (?)", (bytes([i]) * 8_000,))
+    sizes = {p: p.stat().st_size for p in (main, log)}
+    checkpointer = WalCheckpointer(str(main), attach={"audit_log": str(log)}, interval=0.02)
+    try:
+        checkpointer.wrote("main")
+        assert await _until(lambda: main.stat().st_size > sizes[main])
+        await asyncio.sleep(0.2)
+        assert log.stat().st_size == sizes[log], "the log's pages were copied by a process that did not write them"
+        checkpointer.wrote("audit_log")
+        assert await _until(lambda: log.stat().st_size > sizes[log])
+    finally:
+        checkpointer.stop()
+        for conn in writers:
+            conn.close()

@@ -341,7 +341,7 @@ class Database:
                     conn.info.pop(SQLITE_CONNECTION, None)  # back to the pool: readers must not see it
                     callbacks = conn.info.pop(AFTER_COMMIT, ())
         if self._checkpointer is not None:
-            self._checkpointer.wrote()
+            self._checkpointer.wrote(LOG_SCHEMA)
         _run(callbacks)
 
     @asynccontextmanager

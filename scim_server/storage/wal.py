@@ -29,7 +29,11 @@ BACKSTOP_PAGES = 10_000
 
 
 class WalCheckpointer:
-    """A daemon thread that checkpoints ``database``'s log every ``interval`` seconds after writes."""
+    """A daemon thread that checkpoints ``database``'s log every ``interval`` seconds after writes.
+
+    With other databases attached (the sealed audit log's file), it checkpoints each file this
+    process wrote to, and only those: the server never copies the log's pages, which the relay's
+    process writes and checkpoints itself."""
 
     def __init__(
         self, database: str, *, uri: bool = False, interval: float = 0.1, attach: dict[str, str] | None = None
@@ -38,13 +42,14 @@ class WalCheckpointer:
         self._attach = dict(attach or {})
         self._uri = uri
         self._interval = interval
-        self._dirty = False
+        self._dirty: set[str] = set()
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def wrote(self) -> None:
-        """A transaction committed: check the log at the next tick. Cheap enough for every commit."""
-        self._dirty = True
+    def wrote(self, schema: str = "main") -> None:
+        """A transaction committed to ``schema``'s file: check its log at the next tick. Cheap
+        enough for every commit."""
+        self._dirty.add(schema)
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="sqlite-wal-checkpoint", daemon=True)
             self._thread.start()
@@ -58,18 +63,16 @@ class WalCheckpointer:
     def _run(self) -> None:
         conn = sqlite3.connect(self._database, uri=self._uri, check_same_thread=False, timeout=0)
         for schema, other in self._attach.items():
-            # Without a schema name, wal_checkpoint checkpoints every attached database too.
             conn.execute(f"ATTACH DATABASE ? AS {schema}", (other,))
         try:
             while not self._halt.wait(self._interval):
-                if not self._dirty:
-                    continue
-                self._dirty = False
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.OperationalError as exc:
-                    # Another checkpoint is running (the backstop, or another process's): next tick.
-                    self._dirty = True
-                    _log.debug("wal checkpoint deferred", reason=str(exc))
+                for schema in list(self._dirty):
+                    self._dirty.discard(schema)
+                    try:
+                        conn.execute(f"PRAGMA {schema}.wal_checkpoint(PASSIVE)").fetchone()
+                    except sqlite3.OperationalError as exc:
+                        # Another checkpoint is running (the backstop, or another process's): next tick.
+                        self._dirty.add(schema)
+                        _log.debug("wal checkpoint deferred", schema=schema, reason=str(exc))
         finally:
             conn.close()
