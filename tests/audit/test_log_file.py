@@ -114,31 +114,25 @@ async def test_pruning_is_for_sqlite_only(db: Database) -> None:
     assert (pruned, left) == ((0, 1) if db.dialect == "sqlite" else (0, 0))
 
 
-async def test_a_database_does_not_start_without_its_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("removed", "refusal"),
+    [
+        # The log's file is gone (deleted, or not copied with the database).
+        ("scimtrail-audit.db*", "scimtrail-audit.db is missing"),
+        # The database is new, but another database's log is still beside it.
+        ("scimtrail.db*", "scimtrail-audit.db already holds an audit log"),
+    ],
+)
+async def test_a_database_starts_only_with_its_own_log(tmp_path: Path, removed: str, refusal: str) -> None:
     path = tmp_path / "scimtrail.db"
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     await upgrade(engine)
     await engine.dispose()
-    for leftover in tmp_path.glob("scimtrail-audit.db*"):
+    for leftover in tmp_path.glob(removed):
         leftover.unlink()
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     try:
-        with pytest.raises(RuntimeError, match="scimtrail-audit.db is missing"):
-            await upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
-async def test_a_new_database_refuses_another_databases_log(tmp_path: Path) -> None:
-    path = tmp_path / "scimtrail.db"
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    await upgrade(engine)
-    await engine.dispose()
-    for main_file in tmp_path.glob("scimtrail.db*"):
-        main_file.unlink()
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    try:
-        with pytest.raises(RuntimeError, match="scimtrail-audit.db already holds an audit log"):
+        with pytest.raises(RuntimeError, match=refusal):
             await upgrade(engine)
     finally:
         await engine.dispose()
