@@ -40,11 +40,12 @@ from .streams import (  # also registers the log-stream tables
 from .streams.service import render as render_stream
 from .relay.delivery import DeliverySettings, DeliveryStage
 from .relay.sinks import DestinationPolicy
-from .transactions import AFTER_COMMIT, LOG_SCHEMA, PENDING_EVENTS, SQLITE_CONNECTION, SealingTransactions, Transactions
+from .transactions import AFTER_COMMIT, LOCK_LOG, LOG_SCHEMA, PENDING_EVENTS, SQLITE_CONNECTION, SealingTransactions, Transactions
 from .verification import VerifyReport, verify
 
 __all__ = [
     "AFTER_COMMIT",
+    "LOCK_LOG",
     "LOG_SCHEMA",
     "SealingTransactions",
     "prune_outbox_forever",

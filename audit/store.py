@@ -14,14 +14,14 @@ from datetime import datetime
 from typing import Any, NamedTuple, Unpack
 
 import orjson
-from sqlalchemy import Row, bindparam, delete, func, insert, select, text, true, update
+from sqlalchemy import Row, bindparam, delete, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .chain import GENESIS_HASH, canonical_json, link_hash, with_hash
 from .events import format_timestamp
 from .signing import CheckpointKey
 from .tables import CHAINS, CHECKPOINTS, EVENTS, OUTBOX, SEAL_STATE
-from .transactions import SQLITE_CONNECTION
+from .transactions import LOCK_LOG, SQLITE_CONNECTION
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -189,11 +189,8 @@ _SQLITE_ADVANCE = "UPDATE audit_seal_state SET outbox_through = ? WHERE id = 1"
 #: The outbox rows the sealer has sealed, but for the last: SQLite gives a new row the largest pk
 #: in the table plus one, so the table must never be left empty below the watermark, or pks
 #: would start again under it.
-_SQLITE_PRUNE = (
-    "DELETE FROM audit_outbox WHERE pk < (SELECT outbox_through FROM audit_seal_state WHERE id = 1)"
-)
-#: Takes the log file's write lock and changes nothing (see ``audit.LOG_SCHEMA``).
-_SQLITE_LOCK_LOG = "DELETE FROM audit_seal_state WHERE 0"
+_SEALED_THROUGH = select(SEAL_STATE.c.outbox_through).where(SEAL_STATE.c.id == 1).scalar_subquery()
+_PRUNE = delete(_outbox).where(_outbox.c.pk < _SEALED_THROUGH)
 
 
 def _link(pending: Iterable[tuple[str, Any]], heads: dict[str, ChainHead]) -> list[tuple[Any, ...]]:
@@ -307,7 +304,7 @@ async def lock_log(conn: AsyncConnection) -> None:
     that the sealer committed in between and fail (``SQLITE_BUSY_SNAPSHOT``). Elsewhere a no-op.
     """
     if (sqlite := await _sqlite_of(conn)) is not None:
-        sqlite.execute(_SQLITE_LOCK_LOG)
+        sqlite.execute(LOCK_LOG)
 
 
 def unsealed(conn: AsyncConnection) -> Any:
@@ -315,7 +312,7 @@ def unsealed(conn: AsyncConnection) -> Any:
     sealed ones stay until pruned, below the watermark)."""
     if conn.dialect.name != "sqlite":
         return true()
-    return _outbox.c.pk > select(SEAL_STATE.c.outbox_through).where(SEAL_STATE.c.id == 1).scalar_subquery()
+    return _outbox.c.pk > _SEALED_THROUGH
 
 
 async def has_pending(conn: AsyncConnection) -> bool:
@@ -329,7 +326,7 @@ async def prune_outbox(conn: AsyncConnection) -> int:
     what it seals, so there this does nothing."""
     if conn.dialect.name != "sqlite":
         return 0
-    return (await conn.execute(text(_SQLITE_PRUNE))).rowcount
+    return (await conn.execute(_PRUNE)).rowcount
 
 
 def _seal_sqlite(sqlite: sqlite3.Connection, limit: int) -> SealResult:

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["AFTER_COMMIT", "LOG_SCHEMA", "PENDING_EVENTS", "SQLITE_CONNECTION", "SealingTransactions", "Transactions"]
+__all__ = ["AFTER_COMMIT", "LOCK_LOG", "LOG_SCHEMA", "PENDING_EVENTS", "SQLITE_CONNECTION", "SealingTransactions", "Transactions"]
 
 #: Key in ``conn.info`` of a list of callables the host runs after a successful commit of the
 #: transaction (and drops on rollback). The outbox uses it to wake the sealer only once its rows
@@ -40,6 +40,11 @@ PENDING_EVENTS = "scimtrail.pending_events"
 #: the main file): it moves ``audit_seal_state.outbox_through`` instead, in the same transaction
 #: as the events, and :func:`audit.prune_outbox` deletes below it from the host's side.
 LOG_SCHEMA = "audit_log"
+
+#: Takes the log file's write lock and changes nothing: a write statement locks only the file it
+#: names, where ``BEGIN IMMEDIATE`` would lock every attached one (a host's ``seal()`` begins
+#: with it; a host write transaction that will write the log runs it before reading the log).
+LOCK_LOG = f"DELETE FROM {LOG_SCHEMA}.audit_seal_state WHERE 0"
 
 
 class Transactions(Protocol):

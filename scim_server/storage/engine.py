@@ -13,7 +13,7 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from audit import AFTER_COMMIT, LOG_SCHEMA, PENDING_EVENTS, SQLITE_CONNECTION, write_pending
+from audit import AFTER_COMMIT, LOCK_LOG, LOG_SCHEMA, PENDING_EVENTS, SQLITE_CONNECTION, write_pending
 
 from . import sqlite_driver
 from .wal import BACKSTOP_PAGES, WalCheckpointer
@@ -26,8 +26,6 @@ __all__ = ["Database", "create_engine", "log_database"]
 #: them (see :func:`log_database`), and then the sealer, which writes only that file, would wait
 #: on every SCIM commit. A write statement that changes nothing locks only the file it names.
 _LOCK_MAIN = "DELETE FROM main.scimtrail_write_lock WHERE 0"
-#: The same for the sealed log's file alone (``Database.seal``).
-_LOCK_LOG = f"DELETE FROM {LOG_SCHEMA}.audit_seal_state WHERE 0"
 
 
 def _json_dumps(value: Any) -> str:
@@ -107,7 +105,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN")
         elif _migrated(conn):
             conn.exec_driver_sql("BEGIN")
-            conn.exec_driver_sql(_LOCK_LOG if lock == "log" else _LOCK_MAIN)
+            conn.exec_driver_sql(LOCK_LOG if lock == "log" else _LOCK_MAIN)
         else:
             # Not migrated to 0005 yet, which made both lock tables: lock every file, as before.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
