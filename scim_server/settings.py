@@ -77,8 +77,9 @@ def _parsed(name: str, value: str, parse: Callable[[str], _T]) -> _T:
 
 def _in_memory(database_url: str) -> bool:
     """An in-memory SQLite database: this process's alone, no other process can open it."""
-    database = make_url(database_url).database or ""
-    return database in ("", ":memory:") or "mode=memory" in database
+    url = make_url(database_url)
+    database = url.database or ""
+    return database in ("", ":memory:") or "mode=memory" in database or url.query.get("mode") == "memory"
 
 
 @dataclass(frozen=True, slots=True)

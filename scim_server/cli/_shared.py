@@ -159,11 +159,14 @@ _SECRETS = ("token", "client_secret", "key")
 
 
 def records(views: Iterable[Any]) -> list[dict[str, Any]]:
-    """Service views as JSON objects, the fields the admin API shows; secrets never (lists carry none)."""
+    """Service views as JSON objects with the admin API's fields and times (ISO 8601, UTC as
+    ``Z``); secrets never (a list carries none)."""
     out = []
     for view in views:
-        data = dataclasses.asdict(view)
-        for name in _SECRETS:
-            data.pop(name, None)
+        data = {
+            name: value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+            for name, value in dataclasses.asdict(view).items()
+            if name not in _SECRETS
+        }
         out.append(data)
     return out

@@ -15,7 +15,7 @@ from ..secret_key import resolve_secret_key
 from ..settings import Settings
 from ..storage.engine import Database
 from ..storage.organizations import OrganizationRepository
-from ._shared import Commands, Handler, add_command, add_group, add_json, add_org, json_arg, moment, print_json, table, with_database
+from ._shared import Commands, Handler, add_command, add_group, add_json, add_org, json_arg, print_json, table, with_database
 
 __all__ = ["register"]
 
@@ -91,7 +91,7 @@ async def _list(service: audit.StreamService, caller: audit.Caller, args: argpar
                 s["state"],
                 s["status"]["cursor"],
                 s["status"]["lag_events"],
-                moment(s["status"]["last_success_at"]),
+                s["status"]["last_success_at"] or "-",
                 s["status"]["dead_letters"],
                 s["status"]["last_error"] or "-",
             )
