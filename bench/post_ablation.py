@@ -6,7 +6,7 @@ Servers, all on fresh SQLite databases and running at once:
 
 - as shipped;
 - request logs off (``SCIMTRAIL_LOG_LEVEL=warning``);
-- the in-process relay off (``SCIMTRAIL_RUN_RELAY=false``: outbox rows are written, not sealed);
+- the relay off (``SCIMTRAIL_RELAY=off``: outbox rows are written, not sealed);
 - audit off (``SCIMTRAIL_AUDIT_ENABLED=false``: no outbox row, no relay work);
 - all three off.
 
@@ -26,11 +26,11 @@ from _scimtrail import Dataset, build_dataset, our_server
 VARIANTS: dict[str, dict[str, str]] = {
     "as shipped": {},
     "request logs off": {"SCIMTRAIL_LOG_LEVEL": "warning"},
-    "relay off": {"SCIMTRAIL_RUN_RELAY": "false"},
-    "audit off": {"SCIMTRAIL_AUDIT_ENABLED": "false", "SCIMTRAIL_RUN_RELAY": "false"},
+    "relay off": {"SCIMTRAIL_RELAY": "off"},
+    "audit off": {"SCIMTRAIL_AUDIT_ENABLED": "false", "SCIMTRAIL_RELAY": "off"},
     "logs + relay + audit off": {
         "SCIMTRAIL_LOG_LEVEL": "warning",
-        "SCIMTRAIL_RUN_RELAY": "false",
+        "SCIMTRAIL_RELAY": "off",
         "SCIMTRAIL_AUDIT_ENABLED": "false",
     },
 }
