@@ -18,6 +18,10 @@ __all__ = ["register"]
 
 def register(commands: Commands) -> None:
     serve = add_command(commands, "serve", "run the HTTP server (applies migrations at start)", _serve)
+    serve.epilog = (
+        "The audit relay runs where SCIMTRAIL_RELAY says: child (the default on a SQLite file), "
+        "inprocess (the default on PostgreSQL), external (run `scimtrail relay` beside it) or off."
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument("--demo", action="store_true", help="create a demo organisation and print a token")
