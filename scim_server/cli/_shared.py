@@ -1,7 +1,7 @@
 """What every command group shares: registration, the database, argument parsing and output.
 
 Output follows one convention: lists are tables for people and ``--json`` for machines; a secret
-is printed once, on its own line; a mistake the operator can fix is one ``error:`` line on
+is printed only when it is made; a mistake the operator can fix is one ``error:`` line on
 standard error and exit status 2 (translated in ``scim_server.cli._main``, once).
 """
 
@@ -23,6 +23,7 @@ from ..storage.migrations import upgrade
 
 __all__ = [
     "Commands",
+    "Handler",
     "HelpFormatter",
     "add_command",
     "add_group",
@@ -59,7 +60,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def add_group(commands: Commands, name: str, help: str) -> Commands:
     """A command group (``scimtrail token …``) whose subcommands are required."""
     group = commands.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
-    return group.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+    return group.add_subparsers(dest=f"{name.replace('-', '_')}_command", metavar="COMMAND", required=True)
 
 
 def add_command(commands: Commands, name: str, help: str, handler: Handler) -> argparse.ArgumentParser:
