@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from _harness import BENCH, PYTHON, SCIMTRAIL, Server, free_port, say, table, workdir
+from _harness import SCIMTRAIL, Server, free_port, say, table, workdir
 from _seed import group_id, org_id_of, seed_group, seed_users, user_id
 from scim_server.storage.engine import Database, create_engine
 
@@ -85,18 +85,15 @@ def build_dataset(users: int, *, joiners: int = 0, groups: dict[str, int] | None
     return Dataset(directory, url, found.group(1), users, range(users, users + joiners), ids)
 
 
-def our_server(dataset: Dataset, *, variant: str | None = None, **env: str) -> Server:
-    """``scimtrail serve`` on the dataset; ``variant`` names a change from ``tools/serve_variant.py``."""
+def our_server(dataset: Dataset, **env: str) -> Server:
+    """``scimtrail serve`` on the dataset, as shipped but for the settings in ``env``."""
     port = free_port()
-    cmd = [SCIMTRAIL, "serve"]
-    if variant is not None:
-        cmd = [PYTHON, str(BENCH / "tools" / "serve_variant.py"), variant]
     return Server(
-        f"scimtrail-{variant or 'as-shipped'}",
-        [*cmd, "--host", "127.0.0.1", "--port", str(port)],
+        "scimtrail",
+        [SCIMTRAIL, "serve", "--host", "127.0.0.1", "--port", str(port)],
         port,
         env={"SCIMTRAIL_DATABASE_URL": dataset.url, **env},
-        log=dataset.directory / f"server-{variant or 'as-shipped'}.log",
+        log=dataset.directory / "server.log",
     )
 
 
@@ -203,8 +200,8 @@ def report(title: str, figures: Sequence[Figure]) -> None:
 
 
 @contextmanager
-def serving(dataset: Dataset, *, variant: str | None = None, **env: str) -> Iterator[Server]:
-    server = our_server(dataset, variant=variant, **env)
+def serving(dataset: Dataset, **env: str) -> Iterator[Server]:
+    server = our_server(dataset, **env)
     server.start(timeout=120)
     try:
         yield server

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from _harness import machine_note, say
+from _harness import machine_note, parse_args, say
 from _scimtrail import Figure, build_dataset, report, serving
 
 import filter_get
@@ -29,8 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter runs, fewer samples")
     parser.add_argument("--users", type=int, default=100_000)
-    args = parser.parse_args()
-    seconds, rounds, requests = (5, 1, 50) if args.quick else (10, 3, 200)
+    args = parse_args(parser, users=200)
+    seconds, rounds, requests = (1, 1, 10) if args.smoke else (5, 1, 50) if args.quick else (10, 3, 200)
 
     say(machine_note())
     figures: list[Figure] = []
