@@ -110,7 +110,7 @@ async def main(events: int, batch: int) -> None:
             received = int(httpx.get(f"http://127.0.0.1:{port}/count").text)
             assert delivered[status.stream.id] == total == received, (delivered, received)
             print(f"delivered {total} events in {elapsed:.2f} s: {total / elapsed:,.0f} events/s (batch {batch})")
-            # CPU seconds of the relay process (event loop + SQLite thread): the ceiling on an idle core.
+            # CPU seconds of this process, all its threads (the delivery stage runs here): the ceiling on an idle core.
             print(f"relay CPU {cpu:.2f} s: {total / cpu:,.0f} events per CPU-second")
         finally:
             await db.dispose()
