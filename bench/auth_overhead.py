@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -103,7 +104,8 @@ async def main() -> int:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     args = parse_args(parser, requests=200)
-    url = args.database_url or f"sqlite+aiosqlite:///{workdir('auth') / 'bench.db'}"
+    scratch = None if args.database_url else workdir("auth")
+    url = args.database_url or f"sqlite+aiosqlite:///{scratch / 'bench.db'}"
     db = Database(create_engine(url))
     try:
         await upgrade(db.engine)
@@ -112,6 +114,8 @@ async def main() -> int:
         uncached = await _measure(db, keys, max(min(500, args.requests), args.requests // 3), cache_seconds=0.0)
     finally:
         await db.dispose()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     base = cached["bare endpoint"].median_us
     rows = []
