@@ -30,7 +30,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _harness import BENCH, PYTHON, Server, WrkResult, free_port, machine_note, post_users, say, table
+from _harness import BENCH, PYTHON, Server, WrkResult, free_port, machine_note, parse_args, post_users, say, table
 from _scimtrail import Dataset, Figure, build_dataset, report
 
 
@@ -195,7 +195,7 @@ def main() -> None:
         help="SCIMTRAIL_RELAY: the relay in the child the server starts (the embedded default), inside"
         " the server, or in a process of its own that this script starts",
     )
-    args = parser.parse_args()
+    args = parse_args(parser, seconds=1, rounds=1)
     say(machine_note())
     figures = measure(args.seconds, args.rounds, args.connections, args.relay)
     report(f"Audit overhead and seal lag (relay {args.relay}) against the issue's targets", figures)
