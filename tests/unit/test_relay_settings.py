@@ -15,7 +15,7 @@ _POSTGRES = "postgresql+asyncpg://u:p@db.example/scimtrail"
 
 
 @pytest.mark.parametrize(
-    ("database_url", "expected"),
+    ("url", "expected"),
     [
         (_FILE, RelayPlacement.CHILD),
         (_MEMORY, RelayPlacement.INPROCESS),
@@ -23,13 +23,13 @@ _POSTGRES = "postgresql+asyncpg://u:p@db.example/scimtrail"
         (_POSTGRES, RelayPlacement.INPROCESS),
     ],
 )
-def test_the_default_follows_the_database(database_url: str, expected: RelayPlacement) -> None:
-    assert Settings.from_env({"SCIMTRAIL_DATABASE_URL": database_url}).relay is expected
-    assert Settings.from_env({}, database_url=database_url).relay is expected
+def test_the_default_follows_the_database(url: str, expected: RelayPlacement) -> None:
+    assert Settings.from_env({"SCIMTRAIL_DATABASE_URL": url}).relay is expected
+    assert Settings.from_env({}, database_url=url).relay is expected
 
 
 @pytest.mark.parametrize(
-    ("value", "database_url", "expected"),
+    ("value", "url", "expected"),
     [
         ("child", _FILE, RelayPlacement.CHILD),
         ("inprocess", _FILE, RelayPlacement.INPROCESS),
@@ -38,8 +38,8 @@ def test_the_default_follows_the_database(database_url: str, expected: RelayPlac
         ("inprocess", _POSTGRES, RelayPlacement.INPROCESS),
     ],
 )
-def test_a_chosen_placement(value: str, database_url: str, expected: RelayPlacement) -> None:
-    settings = Settings.from_env({"SCIMTRAIL_RELAY": value, "SCIMTRAIL_DATABASE_URL": database_url})
+def test_a_chosen_placement(value: str, url: str, expected: RelayPlacement) -> None:
+    settings = Settings.from_env({"SCIMTRAIL_RELAY": value, "SCIMTRAIL_DATABASE_URL": url})
     assert settings.relay is expected
 
 
