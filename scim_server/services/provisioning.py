@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from scim_server.storage.engine import Database
 from scim_server.storage.resources import GROUPS, USERS, Kind, MembershipRepository, ResourceRepository, Stored
 from scim_server.storage.types import utcnow
 
+from ._offload import json_size, off_loop, yielding
 from .context import Caller
 from .targets import group_target, target_for, user_target
 
@@ -166,8 +168,14 @@ class Provisioning:
         if not refs:
             return []
         ids = list(dict.fromkeys(r.value for r in refs))
-        users = await ResourceRepository(conn, USERS, caller.org_id).ids_present(ids)
-        groups = await ResourceRepository(conn, GROUPS, caller.org_id).ids_present(i for i in ids if i not in users)
+        user_repo = ResourceRepository(conn, USERS, caller.org_id)
+        group_repo = ResourceRepository(conn, GROUPS, caller.org_id)
+        users: set[str] = set()
+        async for chunk in yielding(ids):
+            users |= await user_repo.ids_present(chunk)
+        groups: set[str] = set()
+        async for chunk in yielding([i for i in ids if i not in users]):
+            groups |= await group_repo.ids_present(chunk)
         missing = [i for i in ids if i not in users and i not in groups]
         if missing:
             raise InvalidValue(f"members refer to resources that do not exist: {', '.join(missing[:10])}.")
@@ -219,7 +227,7 @@ class Provisioning:
     # ---- use cases -----------------------------------------------------------------------------
 
     async def create(self, caller: Caller, rtype: ResourceType, body: Any, projection: Projection | None = None) -> Result:
-        normalised = normalise(rtype, body)
+        normalised = await off_loop(normalise, rtype, body, size=json_size(body))
         kind = self._kind(rtype)
         now = utcnow()
         async with self.db.write() as conn:
@@ -232,7 +240,7 @@ class Provisioning:
             else:
                 events = [("group.created", (group_target(stored.data),), {})]
                 members = await self._resolve_members(conn, caller, normalised.members or (), stored.id)
-                added = await MembershipRepository(conn, caller.org_id).add(stored.id, members)
+                added = await _add_members(MembershipRepository(conn, caller.org_id), stored.id, members)
                 events += await self._member_events(conn, caller, stored.data, added, ())
                 derived = {"members": [self._member_item(caller, m, t, d) for m, t, d in members]}
             await self._record(conn, caller, events)
@@ -324,7 +332,7 @@ class Provisioning:
         preconditions: Preconditions = Preconditions(),
         projection: Projection | None = None,
     ) -> Result:
-        normalised = normalise(rtype, body)
+        normalised = await off_loop(normalise, rtype, body, size=json_size(body))
 
         def plan(current: Stored) -> _Plan:
             check_immutable(rtype, current.data, normalised.data)
@@ -336,11 +344,7 @@ class Provisioning:
 
             async def members(conn: Any) -> tuple[list[str], list[str]]:
                 memberships = MembershipRepository(conn, caller.org_id)
-                wanted = await self._resolve_members(conn, caller, wanted_refs, id)
-                existing = await memberships.member_ids(id)
-                removed = await memberships.remove(id, existing - {m for m, _, _ in wanted})
-                added = await memberships.add(id, [m for m in wanted if m[0] not in existing])
-                return added, removed
+                return await self._set_members(memberships, caller, id, wanted_refs, redisplay=False)
 
             return normalised.data, changed, members
 
@@ -371,7 +375,7 @@ class Provisioning:
         # its members are not loaded, so a membership change costs the same in a group of ten
         # or of a hundred thousand.
         derived: dict[str, Any] | None = {} if rtype.name == "Group" and projection is None else None
-        return await self._update(caller, rtype, id, preconditions, plan, projection, derived)
+        return await self._update(caller, rtype, id, preconditions, plan, projection, derived, weight=(body,))
 
     async def _update(
         self,
@@ -382,14 +386,20 @@ class Provisioning:
         plan: Callable[[Stored], _Plan],
         projection: Projection | None,
         derived: Mapping[str, Any] | None = None,
+        *,
+        weight: Sequence[Any] = (),
     ) -> Result:
-        """PUT and PATCH: one transaction that stores what changed and records it."""
+        """PUT and PATCH: one transaction that stores what changed and records it.
+
+        ``weight``: what the plan's work grows with besides the stored document (a PATCH body).
+        """
         now = utcnow()
         async with self.db.write() as conn:
             repo = ResourceRepository(conn, self._kind(rtype), caller.org_id)
             current = await self._load(repo, id, for_update=True)
             preconditions.check(current.version)
-            data, changed, members = plan(current)
+            # A PATCH's work grows with the stored document as well as with the body.
+            data, changed, members = await off_loop(plan, current, size=json_size(current.data, *weight))
             events: list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]] = []
             stored = current
             if changed:
@@ -411,25 +421,55 @@ class Provisioning:
         self, conn: Any, caller: Caller, group_id: str, changes: MemberChanges
     ) -> tuple[list[str], list[str]]:
         memberships = MembershipRepository(conn, caller.org_id)
-        removed: list[str] = []
         if changes.remove_all:
-            removed += await memberships.remove(group_id, None)
-        elif changes.remove_where is not None:
+            # `replace` of members (Okta's full push): the same difference with what is stored
+            # as a PUT makes, so unchanged members are neither deleted nor written again.
+            return await self._set_members(memberships, caller, group_id, changes.add, redisplay=True)
+        removed: list[str] = []
+        if changes.remove_where is not None:
             # Rare: a member filter other than `value eq`. Evaluate it on this group's member rows.
             rows = (await memberships.members_of([group_id]))[group_id]
-            doomed = [
-                r.member_id
-                for r in rows
-                if element_matches(changes.remove_where, {"value": r.member_id, "type": r.member_type, "display": r.display})
-            ]
-            removed += await memberships.remove(group_id, doomed)
+            removed += await _remove_members(
+                memberships, group_id, await off_loop(_matching_members, changes.remove_where, rows, size=64 * len(rows))
+            )
         if changes.remove:
-            removed += await memberships.remove(group_id, changes.remove)
-        added = await memberships.add(group_id, await self._resolve_members(conn, caller, changes.add, group_id))
+            removed += await _remove_members(memberships, group_id, changes.remove)
+        added = await _add_members(memberships, group_id, await self._resolve_members(conn, caller, changes.add, group_id))
         # A member removed and re-added in one request is still a member: report only net changes.
-        net_removed = [m for m in removed if m not in set(added)]
-        net_added = [m for m in added if m not in set(removed)]
+        removed_ids, added_ids = set(removed), set(added)
+        net_removed = [m for m in removed if m not in added_ids]
+        net_added = [m for m in added if m not in removed_ids]
         return net_added, net_removed
+
+    async def _set_members(
+        self,
+        memberships: MembershipRepository,
+        caller: Caller,
+        group_id: str,
+        refs: Sequence[MemberRef],
+        *,
+        redisplay: bool,
+    ) -> tuple[list[str], list[str]]:
+        """Make the group's members exactly ``refs``; returns (added, removed), linear in both.
+
+        ``redisplay``: also store the ``display`` given for members already there. A PATCH
+        ``replace`` always did (it deleted and re-inserted every row); a PUT never did.
+        """
+        wanted = await self._resolve_members(memberships.conn, caller, refs, group_id)
+        stored: dict[str, str | None] = (
+            {r.member_id: r.display for r in (await memberships.members_of([group_id]))[group_id]}
+            if redisplay
+            else dict.fromkeys(await memberships.member_ids(group_id))
+        )
+        wanted_ids = {m for m, _, _ in wanted}
+        removed = await _remove_members(memberships, group_id, [m for m in stored if m not in wanted_ids])
+        # A member kept with another display is written again, as when the rows were replaced,
+        # but is no membership change.
+        redisplayed = [m for m in wanted if m[0] in stored and stored[m[0]] != m[2]] if redisplay else []
+        await _remove_members(memberships, group_id, [m for m, _, _ in redisplayed])
+        await _add_members(memberships, group_id, redisplayed)
+        added = await _add_members(memberships, group_id, [m for m in wanted if m[0] not in stored])
+        return added, removed
 
     async def delete(
         self, caller: Caller, rtype: ResourceType, id: str, preconditions: Preconditions = Preconditions()
@@ -452,3 +492,28 @@ class Provisioning:
                 events += [("group.member_removed", (group_target(g), member), {}) for g in groups.values()]
             await self._record(conn, caller, events)
 
+
+
+def _matching_members(flt: Any, rows: Sequence[Any]) -> list[str]:
+    return [
+        r.member_id
+        for r in rows
+        if element_matches(flt, {"value": r.member_id, "type": r.member_type, "display": r.display})
+    ]
+
+
+async def _add_members(
+    memberships: MembershipRepository, group_id: str, members: Sequence[tuple[str, str, str | None]]
+) -> list[str]:
+    """``memberships.add`` in slices, letting other requests run between them (see ``yielding``)."""
+    added: list[str] = []
+    async for chunk in yielding(members):
+        added += await memberships.add(group_id, chunk)
+    return added
+
+
+async def _remove_members(memberships: MembershipRepository, group_id: str, member_ids: Iterable[str]) -> list[str]:
+    removed: list[str] = []
+    async for chunk in yielding(list(member_ids)):
+        removed += await memberships.remove(group_id, chunk)
+    return removed
