@@ -162,19 +162,30 @@ class Provisioning:
         return stored
 
     async def _resolve_members(
-        self, conn: Any, caller: Caller, refs: Sequence[MemberRef], group_id: str | None = None
+        self,
+        conn: Any,
+        caller: Caller,
+        refs: Sequence[MemberRef],
+        group_id: str | None = None,
+        known: Mapping[str, str] | None = None,
     ) -> list[tuple[str, str, str | None]]:
-        """Check that every member exists in this organisation; returns (id, type, display)."""
+        """Check that every member exists in this organisation; returns (id, type, display).
+
+        ``known``: ids known to exist, with their type (the group's current members: deleting a
+        resource removes its memberships), so a full push of a large group looks up only the
+        members it adds.
+        """
         if not refs:
             return []
+        known = known or {}
         ids = list(dict.fromkeys(r.value for r in refs))
         user_repo = ResourceRepository(conn, USERS, caller.org_id)
         group_repo = ResourceRepository(conn, GROUPS, caller.org_id)
-        users: set[str] = set()
-        async for chunk in yielding(ids):
+        users = {i for i in ids if known.get(i) == "User"}
+        groups = {i for i in ids if known.get(i) == "Group"}
+        async for chunk in yielding([i for i in ids if i not in known]):
             users |= await user_repo.ids_present(chunk)
-        groups: set[str] = set()
-        async for chunk in yielding([i for i in ids if i not in users]):
+        async for chunk in yielding([i for i in ids if i not in users and i not in groups]):
             groups |= await group_repo.ids_present(chunk)
         missing = [i for i in ids if i not in users and i not in groups]
         if missing:
@@ -455,12 +466,10 @@ class Provisioning:
         ``redisplay``: also store the ``display`` given for members already there. A PATCH
         ``replace`` always did (it deleted and re-inserted every row); a PUT never did.
         """
-        wanted = await self._resolve_members(memberships.conn, caller, refs, group_id)
-        stored: dict[str, str | None] = (
-            {r.member_id: r.display for r in (await memberships.members_of([group_id]))[group_id]}
-            if redisplay
-            else dict.fromkeys(await memberships.member_ids(group_id))
-        )
+        rows = (await memberships.members_of([group_id]))[group_id]
+        known = {r.member_id: r.member_type for r in rows}
+        stored = {r.member_id: r.display for r in rows}
+        wanted = await self._resolve_members(memberships.conn, caller, refs, group_id, known)
         wanted_ids = {m for m, _, _ in wanted}
         removed = await _remove_members(memberships, group_id, [m for m in stored if m not in wanted_ids])
         # A member kept with another display is written again, as when the rows were replaced,

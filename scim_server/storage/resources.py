@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -208,7 +208,7 @@ class ResourceRepository:
         wanted = list(ids)
         if not wanted:
             return set()
-        stmt = select(self._t.c.id).where(self._t.c.org_id == self.org_id, self._t.c.id.in_(wanted))
+        stmt = select(self._t.c.id).where(self._by_id(wanted))
         return set((await self.conn.execute(stmt)).scalars())
 
     async def names(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -216,8 +216,17 @@ class ResourceRepository:
         wanted = list(ids)
         if not wanted:
             return {}
-        stmt = select(self._t.c.id, self._t.c.data).where(self._t.c.org_id == self.org_id, self._t.c.id.in_(wanted))
+        stmt = select(self._t.c.id, self._t.c.data).where(self._by_id(wanted))
         return {r.id: r.data for r in (await self.conn.execute(stmt)).all()}
+
+    def _by_id(self, wanted: list[str]) -> ColumnElement[bool]:
+        """This organisation's rows among ``wanted`` ids, found through the unique index on ``id``.
+
+        ``org_id + 0`` keeps the planner off the (org_id, pk) index: with it, SQLite scanned every
+        row of the organisation for each lookup, so checking a 19,000-member push against 50,000
+        users took seconds (issue #19).
+        """
+        return and_(self._t.c.id.in_(wanted), (self._t.c.org_id + 0) == self.org_id)
 
 
 def _membership_statements() -> dict[str, Any]:
