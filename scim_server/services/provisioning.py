@@ -18,10 +18,18 @@ from scim_server.protocol.projection import Projection
 from scim_server.protocol.schema import ResourceType
 from scim_server.protocol.validate import MemberRef, changed_attributes, check_immutable, normalise
 from scim_server.storage.engine import Database
-from scim_server.storage.resources import GROUPS, USERS, Kind, MembershipRepository, ResourceRepository, Stored
+from scim_server.storage.resources import (
+    GROUPS,
+    USERS,
+    Kind,
+    MembershipRepository,
+    MemberRow,
+    ResourceRepository,
+    Stored,
+)
 from scim_server.storage.types import utcnow
 
-from ._offload import json_size, off_loop, yielding
+from ._offload import SLICE, json_size, off_loop, yielding
 from .context import Caller
 from .targets import group_target, target_for, user_target
 
@@ -439,7 +447,7 @@ class Provisioning:
         removed: list[str] = []
         if changes.remove_where is not None:
             # Rare: a member filter other than `value eq`. Evaluate it on this group's member rows.
-            rows = (await memberships.members_of([group_id]))[group_id]
+            rows = await _all_members(memberships, group_id)
             removed += await _remove_members(
                 memberships, group_id, await off_loop(_matching_members, changes.remove_where, rows, size=64 * len(rows))
             )
@@ -466,7 +474,7 @@ class Provisioning:
         ``redisplay``: also store the ``display`` given for members already there. A PATCH
         ``replace`` always did (it deleted and re-inserted every row); a PUT never did.
         """
-        rows = (await memberships.members_of([group_id]))[group_id]
+        rows = await _all_members(memberships, group_id)
         known = {r.member_id: r.member_type for r in rows}
         stored = {r.member_id: r.display for r in rows}
         wanted = await self._resolve_members(memberships.conn, caller, refs, group_id, known)
@@ -509,6 +517,19 @@ def _matching_members(flt: Any, rows: Sequence[Any]) -> list[str]:
         for r in rows
         if element_matches(flt, {"value": r.member_id, "type": r.member_type, "display": r.display})
     ]
+
+
+async def _all_members(memberships: MembershipRepository, group_id: str) -> list[MemberRow]:
+    """Every member row of a group, read in slices with a turn of the event loop between them."""
+    rows: list[MemberRow] = []
+    after = ""
+    while True:
+        page = await memberships.members_page(group_id, after, SLICE)
+        rows += page
+        if len(page) < SLICE:
+            return rows
+        after = page[-1].member_id
+        await asyncio.sleep(0)
 
 
 async def _add_members(

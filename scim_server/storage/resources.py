@@ -243,6 +243,9 @@ def _membership_statements() -> dict[str, Any]:
         "groups_of_one": groups_of.where(m.c.member_id == bindparam("b_id")),
         "groups_of_many": groups_of.where(m.c.member_id.in_(ids)),
         "members_of_one": members_of.where(m.c.group_id == bindparam("b_id")),
+        "members_page": members_of.where(m.c.group_id == bindparam("b_id"), m.c.member_id > bindparam("b_after"))
+        .order_by(m.c.member_id)
+        .limit(bindparam("b_limit")),
         "members_of_many": members_of.where(m.c.group_id.in_(ids)).order_by(m.c.group_id),
         "remove_all": delete(m).where(m.c.group_id == bindparam("b_group")).returning(m.c.member_id),
         "remove_some": delete(m)
@@ -317,6 +320,13 @@ class MembershipRepository:
         for r in result.all():
             out[r.group_id].append(MemberRow(r.group_id, r.member_id, r.member_type, r.display))
         return out
+
+    async def members_page(self, group_id: str, after: str, limit: int) -> list[MemberRow]:
+        """Up to ``limit`` of one group's member rows with ids after ``after``, in id order (the
+        primary key's): a large group read in slices, so other requests run between them."""
+        params = {"b_id": group_id, "b_after": after, "b_limit": limit}
+        result = await self.conn.execute(_MEMBERSHIP["members_page"], params)
+        return [MemberRow(r.group_id, r.member_id, r.member_type, r.display) for r in result.all()]
 
     async def groups_of(self, member_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         """For each member id, the (group id, group displayName) pairs it belongs to directly."""
