@@ -181,27 +181,21 @@ class Provisioning:
 
         ``known``: ids known to exist, with their type (the group's current members: deleting a
         resource removes its memberships), so a full push of a large group looks up only the
-        members it adds.
+        members it adds. The passes over the ids run off the loop for a long list.
         """
         if not refs:
             return []
-        known = known or {}
-        ids = list(dict.fromkeys(r.value for r in refs))
+        size = _MEMBER_BYTES * len(refs)
+        unknown = await off_loop(_unknown_ids, refs, known or {}, size=size)
         user_repo = ResourceRepository(conn, USERS, caller.org_id)
         group_repo = ResourceRepository(conn, GROUPS, caller.org_id)
-        users = {i for i in ids if known.get(i) == "User"}
-        groups = {i for i in ids if known.get(i) == "Group"}
-        async for chunk in yielding([i for i in ids if i not in known]):
+        users: set[str] = set()
+        async for chunk in yielding(unknown):
             users |= await user_repo.ids_present(chunk)
-        async for chunk in yielding([i for i in ids if i not in users and i not in groups]):
+        groups: set[str] = set()
+        async for chunk in yielding(await off_loop(_without, unknown, users, size=size)):
             groups |= await group_repo.ids_present(chunk)
-        missing = [i for i in ids if i not in users and i not in groups]
-        if missing:
-            raise InvalidValue(f"members refer to resources that do not exist: {', '.join(missing[:10])}.")
-        if group_id is not None and group_id in groups:
-            raise InvalidValue("A group cannot be a member of itself.")
-        display = {r.value: r.display for r in refs}
-        return [(i, "User" if i in users else "Group", display.get(i)) for i in ids]
+        return await off_loop(_resolved, refs, known or {}, users, groups, group_id, size=size)
 
     async def _member_targets(self, conn: Any, caller: Caller, ids: Sequence[str]) -> dict[str, audit.Target]:
         if not ids:
@@ -449,7 +443,7 @@ class Provisioning:
             # Rare: a member filter other than `value eq`. Evaluate it on this group's member rows.
             rows = await _all_members(memberships, group_id)
             removed += await _remove_members(
-                memberships, group_id, await off_loop(_matching_members, changes.remove_where, rows, size=64 * len(rows))
+                memberships, group_id, await off_loop(_matching_members, changes.remove_where, rows, size=_MEMBER_BYTES * len(rows))
             )
         if changes.remove:
             removed += await _remove_members(memberships, group_id, changes.remove)
@@ -475,17 +469,16 @@ class Provisioning:
         ``replace`` always did (it deleted and re-inserted every row); a PUT never did.
         """
         rows = await _all_members(memberships, group_id)
-        known = {r.member_id: r.member_type for r in rows}
-        stored = {r.member_id: r.display for r in rows}
+        size = _MEMBER_BYTES * (len(rows) + len(refs))
+        known = await off_loop(lambda: {r.member_id: r.member_type for r in rows}, size=size)
         wanted = await self._resolve_members(memberships.conn, caller, refs, group_id, known)
-        wanted_ids = {m for m, _, _ in wanted}
-        removed = await _remove_members(memberships, group_id, [m for m in stored if m not in wanted_ids])
+        leaving, redisplayed, joining = await off_loop(_difference, rows, wanted, redisplay, size=size)
+        removed = await _remove_members(memberships, group_id, leaving)
         # A member kept with another display is written again, as when the rows were replaced,
         # but is no membership change.
-        redisplayed = [m for m in wanted if m[0] in stored and stored[m[0]] != m[2]] if redisplay else []
         await _remove_members(memberships, group_id, [m for m, _, _ in redisplayed])
         await _add_members(memberships, group_id, redisplayed)
-        added = await _add_members(memberships, group_id, [m for m in wanted if m[0] not in stored])
+        added = await _add_members(memberships, group_id, joining)
         return added, removed
 
     async def delete(
@@ -509,6 +502,48 @@ class Provisioning:
                 events += [("group.member_removed", (group_target(g), member), {}) for g in groups.values()]
             await self._record(conn, caller, events)
 
+
+
+#: What one member costs to handle, in bytes of input, for deciding to work off the loop.
+_MEMBER_BYTES = 64
+
+_Member = tuple[str, str, str | None]
+
+
+def _unknown_ids(refs: Sequence[MemberRef], known: Mapping[str, str]) -> list[str]:
+    """The distinct ids ``refs`` names that are not in ``known``, in order."""
+    return [i for i in dict.fromkeys(r.value for r in refs) if i not in known]
+
+
+def _without(ids: Sequence[str], found: set[str]) -> list[str]:
+    return [i for i in ids if i not in found]
+
+
+def _resolved(
+    refs: Sequence[MemberRef], known: Mapping[str, str], users: set[str], groups: set[str], group_id: str | None
+) -> list[_Member]:
+    """(id, type, display) for each member ``refs`` names; refuses missing ones and the group itself."""
+    ids = list(dict.fromkeys(r.value for r in refs))
+    types = {**known, **dict.fromkeys(groups, "Group"), **dict.fromkeys(users, "User")}
+    missing = [i for i in ids if i not in types]
+    if missing:
+        raise InvalidValue(f"members refer to resources that do not exist: {', '.join(missing[:10])}.")
+    if group_id is not None and types.get(group_id) == "Group":
+        raise InvalidValue("A group cannot be a member of itself.")
+    display = {r.value: r.display for r in refs}
+    return [(i, types[i], display.get(i)) for i in ids]
+
+
+def _difference(
+    rows: Sequence[MemberRow], wanted: Sequence[_Member], redisplay: bool
+) -> tuple[list[str], list[_Member], list[_Member]]:
+    """(ids leaving, members staying with another display, members joining) to go from ``rows`` to ``wanted``."""
+    stored = {r.member_id: r.display for r in rows}
+    wanted_ids = {m for m, _, _ in wanted}
+    leaving = [m for m in stored if m not in wanted_ids]
+    redisplayed = [m for m in wanted if m[0] in stored and stored[m[0]] != m[2]] if redisplay else []
+    joining = [m for m in wanted if m[0] not in stored]
+    return leaving, redisplayed, joining
 
 
 def _matching_members(flt: Any, rows: Sequence[Any]) -> list[str]:
