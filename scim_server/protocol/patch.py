@@ -397,17 +397,18 @@ def _seed(attr: Attribute, flt: Filter) -> dict[str, Any] | None:
 
 
 def _conditions(flt: Filter) -> int:
-    """The nodes of a filter: what evaluating it on one element costs, at most."""
+    """The conditions (comparisons and ``pr`` tests) of a filter: what evaluating it on one element costs."""
     count, stack = 0, [flt]
     while stack:
         node = stack.pop()
-        count += 1
         if isinstance(node, And | Or):
             stack.extend((node.left, node.right))
         elif isinstance(node, Not):
             stack.append(node.inner)
         elif isinstance(node, ValueFilter):
             stack.append(node.inner)
+        else:
+            count += 1
     return count
 
 
