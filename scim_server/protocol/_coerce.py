@@ -18,7 +18,7 @@ from typing import Any, Final
 import structlog
 
 from .errors import InvalidValue
-from .limits import check_values
+from .limits import MAX_VALUES, check_values
 from .schema import Attribute
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "same_element",
     "element_key",
     "Distinct",
+    "distinct",
     "matches_subset",
     "SubsetIndex",
     "one_primary",
@@ -66,13 +67,15 @@ def coerce(attr: Attribute, value: Any, name: str) -> Any:
         return coerce_element(attr, value, name)
     # A lone object (or scalar) for a multi-valued attribute is read as a one-element list.
     items = value if isinstance(value, list) else [value]
-    check_values(name, len(items))
+    if len(items) > MAX_VALUES:
+        check_values(name, len(items))
     out: list[Any] = []
-    seen = Distinct(attr)
     for item in items:
         element = coerce_element(attr, item, name)
-        if element is not UNSET and seen.add(element):
+        if element is not UNSET:
             out.append(element)
+    if len(out) > 1:
+        out = distinct(attr, out)
     if not out:
         return UNSET
     if attr.is_complex:
@@ -212,6 +215,23 @@ def _sub_key(attr: Attribute, key: str, value: Any) -> Hashable:
         # _same_sub compares these with plain ==, which the value's own hash agrees with.
         return (None, value if not isinstance(value, list) else tuple(value))
     return _scalar_key(sub, value)
+
+
+#: Up to this many elements, comparing each with the earlier ones is cheaper than hashing them
+#: (a user has one or two emails: the common case must not pay for the rare long list).
+_PAIRWISE = 8
+
+
+def distinct(attr: Attribute, elements: list[Any]) -> list[Any]:
+    """``elements`` without the later of any two that :func:`same_element` calls the same; linear."""
+    if len(elements) <= _PAIRWISE:
+        out: list[Any] = []
+        for element in elements:
+            if not any(same_element(attr, element, seen) for seen in out):
+                out.append(element)
+        return out
+    seen = Distinct(attr)
+    return [e for e in elements if seen.add(e)]
 
 
 class Distinct:

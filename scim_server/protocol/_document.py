@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._coerce import UNSET, Distinct, coerce_element, one_primary
+from ._coerce import UNSET, coerce_element, distinct, one_primary
 from .errors import InvalidValue, ScimError
 from .limits import MAX_MEMBERS
 from .schema import GROUP_SCHEMA, Attribute, ResourceType
@@ -82,11 +82,12 @@ def _tidy(attr: Attribute, value: Any) -> Any:
         if not attr.is_complex:
             return [v for v in value if v is not None] or UNSET
         out: list[Any] = []
-        seen = Distinct(attr)
         for element in value:
             element = _tidy_one(attr, element)
-            if element is not UNSET and seen.add(element):
+            if element is not UNSET:
                 out.append(element)
+        if len(out) > 1:
+            out = distinct(attr, out)
         if attr.is_complex:
             one_primary(out)
         return out or UNSET
