@@ -200,8 +200,14 @@ class Provisioning:
     async def _member_targets(self, conn: Any, caller: Caller, ids: Sequence[str]) -> dict[str, audit.Target]:
         if not ids:
             return {}
-        users = await ResourceRepository(conn, USERS, caller.org_id).names(ids)
-        groups = await ResourceRepository(conn, GROUPS, caller.org_id).names(i for i in ids if i not in users)
+        # In slices: one statement per thousand ids, never one with more parameters than
+        # PostgreSQL's driver takes (32,767), and a turn of the loop between them.
+        users: dict[str, dict[str, Any]] = {}
+        async for chunk in yielding(ids):
+            users.update(await ResourceRepository(conn, USERS, caller.org_id).names(chunk))
+        groups: dict[str, dict[str, Any]] = {}
+        async for chunk in yielding([i for i in ids if i not in users]):
+            groups.update(await ResourceRepository(conn, GROUPS, caller.org_id).names(chunk))
         out = {i: user_target(d) for i, d in users.items()}
         out.update({i: group_target(d) for i, d in groups.items()})
         return out
