@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from scim_server.protocol import errors, limits
 from scim_server.protocol._coerce import Distinct, SubsetIndex, matches_subset, same_element
 from scim_server.protocol._document import member_refs
+from scim_server.protocol.filter import element_matches
 from scim_server.protocol.patch import PATCH_OP_SCHEMA, apply_patch
 from scim_server.protocol.schema import Attribute, group_type, user_type
 from scim_server.protocol.validate import normalise
@@ -227,8 +228,6 @@ def test_many_member_filters_evaluate_without_deep_recursion() -> None:
     body = {"Operations": [{"op": "remove", "path": f'members[display eq "d{i}"]'} for i in range(limits.MAX_FILTER_CONDITIONS)]}
     changes = apply_patch(group_type(), {"displayName": "G"}, body).members
     assert changes is not None and changes.remove_where is not None
-    from scim_server.protocol.filter import element_matches
-
     assert element_matches(changes.remove_where, {"value": "x", "display": f"d{limits.MAX_FILTER_CONDITIONS - 1}"})
 
 
