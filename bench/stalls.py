@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from _harness import PYTHON, ROOT, SCIMTRAIL, Server, free_port, machine_note, say, table
+from _harness import PYTHON, ROOT, SCIMTRAIL, Server, free_port, machine_note, parse_args, say, table
 from _scimtrail import Dataset, build_dataset
 from _seed import group_id, org_id_of, seed_group, seed_users, user_id, user_name
 from scim_server.storage.engine import Database, create_engine
@@ -39,7 +39,6 @@ from scim_server.storage.engine import Database, create_engine
 PROBE_ORG = "probe"
 #: Large enough for the 50,000-member push (~3.5 MB as sent here).
 BODY_LIMIT = str(8 * 1024 * 1024)
-GROUPS = {"g19k": 19_000, "g50k": 50_000}
 
 
 @dataclass
@@ -63,19 +62,25 @@ def _replace(count: int) -> dict[str, Any]:
     }
 
 
-def cases() -> list[Case]:
+def _groups(scale: float) -> dict[str, int]:
+    return {"g19k": int(19_000 * scale), "g50k": int(50_000 * scale)}
+
+
+def cases(scale: float = 1.0) -> list[Case]:
+    """The cases at ``scale`` (1 = the issue's sizes; smoke runs use a tiny fraction)."""
+    n19k, n50k = _groups(scale).values()
     emails = [{"value": f"user{i}@example.com", "type": "work"} for i in range(4000)]
     phones = [{"value": f"+1 555 {i:07d}", "type": "work"} for i in range(3000)]
     return [
         Case("POST /Users, 4,000 emails", "POST", "/scim/v2/Users", {"userName": "many-emails", "emails": emails}, "—"),
         Case("POST /Users, 3,000 phoneNumbers", "POST", "/scim/v2/Users", {"userName": "many-phones", "phoneNumbers": phones}, "—"),
         Case("POST /Users, 1,000 emails", "POST", "/scim/v2/Users", {"userName": "limit-emails", "emails": emails[:1000]}, "—"),
-        Case("PATCH replace members, 19,000", "PATCH", f"/scim/v2/Groups/{group_id('g19k')}", _replace(19_000), "—"),
-        Case("PUT group, same 19,000 (reference)", "PUT", f"/scim/v2/Groups/{group_id('g19k')}",
-             {"displayName": "g19k", "members": _members(19_000)}, "—"),
-        Case("PATCH replace members, 50,000", "PATCH", f"/scim/v2/Groups/{group_id('g50k')}", _replace(50_000), "< 1 s"),
-        Case("PATCH replace members, 50,000 into an empty group", "PATCH", f"/scim/v2/Groups/{group_id('empty')}",
-             _replace(50_000), "—"),
+        Case(f"PATCH replace members, {n19k:,}", "PATCH", f"/scim/v2/Groups/{group_id('g19k')}", _replace(n19k), "—"),
+        Case(f"PUT group, same {n19k:,} (reference)", "PUT", f"/scim/v2/Groups/{group_id('g19k')}",
+             {"displayName": "g19k", "members": _members(n19k)}, "—"),
+        Case(f"PATCH replace members, {n50k:,}", "PATCH", f"/scim/v2/Groups/{group_id('g50k')}", _replace(n50k), "< 1 s"),
+        Case(f"PATCH replace members, {n50k:,} into an empty group", "PATCH", f"/scim/v2/Groups/{group_id('empty')}",
+             _replace(n50k), "—"),
     ]
 
 
@@ -89,11 +94,13 @@ class Probe(threading.Thread):
         self.samples: list[float] = []
         self.errors = 0
         self.halt = threading.Event()
+        #: When the probe's request now in flight was sent (None between requests).
+        self.sent: float | None = None
 
     def run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         while not self.halt.is_set():
-            t0 = time.perf_counter()
+            t0 = self.sent = time.perf_counter()
             try:
                 conn.request("GET", self.path, headers=self.headers)
                 response = conn.getresponse()
@@ -104,6 +111,7 @@ class Probe(threading.Thread):
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
             self.samples.append((time.perf_counter() - t0) * 1000)
+            self.sent = None
             self.errors += not ok
             self.halt.wait(0.005)  # ~200 probes a second at most: a client, not a load test
         conn.close()
@@ -138,8 +146,12 @@ def run_case(server: Server, token: str, probe_token: str, probe_path: str, case
         conn.close()
     time.sleep(0.3)
     probe.halt.set()
-    probe.join(timeout=timeout)
-    s = probe.samples
+    probe.join(timeout=5)
+    s = list(probe.samples)
+    sent = probe.sent
+    if probe.is_alive() and sent is not None:
+        # Still waiting for its answer (the server is stuck): it counts with what it waited so far.
+        s.append((time.perf_counter() - sent) * 1000)
     errors = f", {probe.errors} failed" if probe.errors else ""
     return [
         case.name,
@@ -151,13 +163,13 @@ def run_case(server: Server, token: str, probe_token: str, probe_path: str, case
     ]
 
 
-async def _fill(url: str) -> None:
+async def _fill(url: str, scale: float) -> None:
     db = Database(create_engine(url))
     try:
         async with db.write() as conn:
             org = await org_id_of(conn, "bench")
-            await seed_users(conn, org, 50_000)
-            for name, size in GROUPS.items():
+            await seed_users(conn, org, max(_groups(scale).values()))
+            for name, size in _groups(scale).items():
                 await seed_group(conn, org, name, range(size))
             await seed_group(conn, org, "empty", range(0))
             probe_org = await org_id_of(conn, PROBE_ORG)
@@ -166,7 +178,7 @@ async def _fill(url: str) -> None:
         await db.dispose()
 
 
-def dataset() -> tuple[Dataset, str]:
+def dataset(scale: float) -> tuple[Dataset, str]:
     data = build_dataset(0)
     out = subprocess.run(
         [SCIMTRAIL, "org", "create", PROBE_ORG],
@@ -176,8 +188,8 @@ def dataset() -> tuple[Dataset, str]:
     found = re.search(r"\b(scim_[A-Za-z0-9_-]+)", out)
     assert found is not None, out
     t0 = time.monotonic()
-    asyncio.run(_fill(data.url))
-    say(f"seeded 50,000 users and groups {GROUPS} in {time.monotonic() - t0:.1f} s")
+    asyncio.run(_fill(data.url, scale))
+    say(f"seeded {max(_groups(scale).values()):,} users and groups {_groups(scale)} in {time.monotonic() - t0:.1f} s")
     return data, found.group(1)
 
 
@@ -202,16 +214,17 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, default=ROOT, help="source tree to serve (default: this one)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds one large request may take")
     parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
-    args = parser.parse_args()
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the groups' sizes (1 = the issue's)")
+    args = parse_args(parser, scale=0.01, timeout=20.0)
     say(machine_note())
     say(f"serving {args.tree.resolve()}")
-    data, probe_token = dataset()
+    data, probe_token = dataset(args.scale)
     probe_path = f"/scim/v2/Users/{user_id(1_000_000)}"
     rows: list[list[str]] = []
     start: Callable[[], Server] = lambda: server_for(args.tree.resolve(), data).start(timeout=120)
     server = start()
     try:
-        for case in cases():
+        for case in cases(args.scale):
             if args.only not in case.name:
                 continue
             row = run_case(server, data.token, probe_token, probe_path, case, args.timeout)
