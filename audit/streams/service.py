@@ -26,7 +26,7 @@ from audit.relay.sinks import Batch, DestinationPolicy, DestinationRefused, Outc
 from audit.transactions import Transactions
 
 from .crypto import SecretBox
-from .model import Stream, build_sink, dead_letter_count, lag, now, parse_filter, sink_client, split_secrets
+from .model import Stream, build_sink, dead_letter_count, lag, now, parse_stream_filter, sink_client, split_secrets
 from .tables import DEAD_LETTERS, STREAMS
 
 __all__ = ["StreamError", "StreamService", "render"]
@@ -339,7 +339,7 @@ class StreamService:
 
     def _filter(self, value: Any) -> dict[str, Any]:
         try:
-            return parse_filter(value).as_dict()
+            return parse_stream_filter(value).as_dict()
         except SinkConfigError as exc:
             raise _invalid(str(exc)) from None
 
