@@ -61,9 +61,9 @@ def client_ip(request: Request, trusted: Networks) -> str | None:
 
 
 def caller_of(request: Request, trusted: Networks) -> Caller:
-    return Caller(
-        principal=principal_of(request.scope),
-        request=audit.RequestContext(
+    return Caller.of(
+        principal_of(request.scope),
+        audit.RequestContext(
             ip=client_ip(request, trusted),
             user_agent=(request.headers.get("user-agent") or "")[:256] or None,
             request_id=request.scope.get("state", {}).get("request_id"),

@@ -75,11 +75,11 @@ class Provisioning:
             return
         drafts = [
             audit.EventDraft(
-                organization=caller.org,
+                organization=caller.organization,
                 action=action,
                 actor=caller.actor,
                 targets=tuple(targets),
-                context=caller.request,
+                context=caller.context,
                 metadata=dict(metadata),
             )
             for action, targets, metadata in events
