@@ -34,8 +34,10 @@ def _projection(request: Request, rtype: ResourceType) -> Any:
     return parse_projection(rtype, q.get("attributes"), q.get("excludedAttributes"))
 
 
-def _resource_response(result: Result, status: int = 200) -> ScimResponse:
+def _resource_response(result: Result, status: int = 200) -> Response:
     headers = {"ETag": etag(result.version)}
+    if result.resource is None:  # the service answers without a body (a group's PATCH)
+        return Response(status_code=204, headers=headers)
     if status == 201:
         headers["Location"] = result.location
     return ScimResponse(result.resource, status_code=status, headers=headers)
@@ -94,16 +96,9 @@ class _Endpoints:
                 caller, rtype, id, body, preconditions_of(request), _projection(request, rtype)
             )
         else:
-            # A group's PATCH without attributes/excludedAttributes is answered 204 (RFC 7644
-            # §3.5.2), as Okta's and Entra's documentation show: sending every member of a large
-            # group back for each membership change would make it cost as much as the group.
-            wants_body = rtype.name == "User" or any(
-                k in request.query_params for k in ("attributes", "excludedAttributes")
+            result = await self.service.patch(
+                caller, rtype, id, body, preconditions_of(request), _projection(request, rtype)
             )
-            projection = _projection(request, rtype) if wants_body else None
-            result = await self.service.patch(caller, rtype, id, body, preconditions_of(request), projection)
-            if not wants_body:
-                return Response(status_code=204, headers={"ETag": etag(result.version)})
         return _resource_response(result)
 
     async def root_search(self, request: Request) -> Response:

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import audit
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from scim_server.auth import credentials_changed, secrets
 from scim_server.protocol.errors import Conflict, InvalidValue, NotFound
 from scim_server.storage.credentials import CredentialRepository
@@ -441,7 +443,7 @@ class Credentials:
         return _key_view(key, now)
 
     async def _add_key(
-        self, conn: Any, caller: Caller, account_id: str, email: str, role: str, label: str,
+        self, conn: AsyncConnection, caller: Caller, account_id: str, email: str, role: str, label: str,
         expires_at: datetime | None,
     ) -> KeyView:
         issued = secrets.issue("sk")
