@@ -12,7 +12,7 @@ import audit
 from scim_server.auth import AuthenticationFailed, Authenticator, Principal, RateLimiter
 from scim_server.services import Caller
 
-from ..context import client_ip
+from ..peer import client_ip
 from ..scim_auth import authorization_header
 from ._errors import ApiError
 
