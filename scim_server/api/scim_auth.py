@@ -20,7 +20,9 @@ __all__ = ["ScimAuthMiddleware", "principal_of", "authorization_header", "reques
 
 
 def principal_of(scope: Scope) -> Principal:
-    return scope["state"]["principal"]
+    """The principal :class:`ScimAuthMiddleware` resolved for this request."""
+    principal: Principal = scope["state"]["principal"]
+    return principal
 
 
 def authorization_header(scope: Scope) -> str | None:
