@@ -22,7 +22,7 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
     return "unique" in text or "duplicate key" in text
 
 
-class translate_unique:  # noqa: N801 (a context manager, named like contextlib.suppress)
+class translate_unique:
     """Translate a uniqueness violation raised in the block; any other ``IntegrityError`` passes.
 
     With ``error``, the violation becomes ``error()`` (raised ``from None``)::
