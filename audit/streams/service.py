@@ -19,10 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from audit._unique import translate_unique
 from audit.access import Caller
 from audit.events import EventDraft, Target, format_timestamp
-from audit.ids import new_ulid
 from audit.formats import FORMATS
+from audit.ids import new_ulid
 from audit.outbox import record
-from audit.relay.sinks import Batch, DestinationPolicy, DestinationRefused, Outcome, SinkConfigError, destination_host, get_sink
+from audit.relay.sinks import (
+    Batch,
+    DestinationPolicy,
+    DestinationRefused,
+    Outcome,
+    SinkConfigError,
+    destination_host,
+    get_sink,
+)
 from audit.transactions import Transactions
 
 from .crypto import SecretBox

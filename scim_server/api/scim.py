@@ -17,10 +17,10 @@ from scim_server.protocol.discovery import (
 )
 from scim_server.protocol.errors import InvalidSyntax, InvalidValue, NotFound, ScimError
 from scim_server.protocol.listing import LIST_RESPONSE_SCHEMA, parse_list_query
-from scim_server.protocol.projection import parse_projection
+from scim_server.protocol.projection import Projection, parse_projection
 from scim_server.protocol.resource import etag, parse_etags
 from scim_server.protocol.schema import ResourceType, resource_types
-from scim_server.services import Provisioning, Result, run_bulk
+from scim_server.services import Caller, Provisioning, Result, run_bulk
 from scim_server.settings import Settings
 
 from .context import caller_of, preconditions_of, public_base_url
@@ -29,7 +29,7 @@ from .responses import ScimResponse, read_json
 __all__ = ["scim_routes"]
 
 
-def _projection(request: Request, rtype: ResourceType) -> Any:
+def _projection(request: Request, rtype: ResourceType) -> Projection:
     q = request.query_params
     return parse_projection(rtype, q.get("attributes"), q.get("excludedAttributes"))
 
@@ -48,7 +48,7 @@ class _Endpoints:
         self.service = service
         self.settings = settings
 
-    def _caller(self, request: Request) -> Any:
+    def _caller(self, request: Request) -> Caller:
         return caller_of(request, self.settings.trusted_proxies)
 
     async def collection(self, rtype: ResourceType, request: Request) -> Response:

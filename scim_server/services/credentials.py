@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import audit
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import audit
 from scim_server.auth import credentials_changed, secrets
 from scim_server.protocol.errors import Conflict, InvalidValue, NotFound
 from scim_server.storage.credentials import CredentialRepository

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import audit
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import audit
 from scim_server.auth import secrets
 from scim_server.protocol.errors import InvalidValue
 from scim_server.storage.engine import Database

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import audit
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import audit
 from scim_server.protocol import resource as wire
 from scim_server.protocol.errors import InvalidValue, NotFound, PreconditionFailed
 from scim_server.protocol.filter import element_matches

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from audit import translate_unique
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from audit import translate_unique
 from scim_server.protocol.errors import Conflict
 
 from .tables import AdminAccount, AdminKey, OAuthAccessToken, OAuthClient, Organization, ScimToken, table_of

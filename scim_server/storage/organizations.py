@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from audit import translate_unique
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from audit import translate_unique
 from scim_server.protocol.errors import Conflict
 
 from .tables import Organization, ScimToken, table_of
