@@ -15,7 +15,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   fi
 fi
 
-# The benchmark suite's smoke runs (tests/test_bench_smoke.py) drive load with wrk.
+# The benchmark suite's smoke runs (tests/e2e/test_bench_smoke.py) drive load with wrk.
 if ! command -v wrk >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq

@@ -14,7 +14,7 @@ from audit import Actor, EventDraft, record, record_many
 from audit.metrics import REGISTRY
 from audit.tables import OutboxRow
 from scim_server.storage.engine import Database
-from tests.audit.conftest import provisioned
+from tests.integration.audit.conftest import provisioned
 
 _outbox = OutboxRow.__table__
 _widgets = Table("widgets", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(50)))

@@ -14,7 +14,7 @@ from audit.query import EventFilter, QueryError, iter_batches, search_page
 from audit.query.export import count_matching
 from audit.store import seal_pending
 from scim_server.storage.engine import Database
-from tests.audit.conftest import provisioned
+from tests.integration.audit.conftest import provisioned
 
 _CONTEXT = RequestContext(ip="203.0.113.7", user_agent="Okta SCIM Client", request_id="req_1")
 

@@ -22,7 +22,7 @@ from audit import (
     verify,
 )
 from scim_server.storage.engine import Database
-from tests.audit.conftest import provisioned
+from tests.integration.audit.conftest import provisioned
 
 _NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 _ADMIN = Actor("admin", "ops@acme.example")

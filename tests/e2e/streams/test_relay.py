@@ -21,7 +21,7 @@ from tests.support.receivers import Fault, Served, WebhookReceiver
 
 from .conftest import SECRET_KEY, WEBHOOK_SECRET, create_stream, seed, stage, stream_row
 
-_ROOT = Path(__file__).parents[2]
+_ROOT = Path(__file__).parents[3]
 
 
 async def test_events_recorded_in_a_transaction_reach_the_stream_through_the_relay(db: Database) -> None:

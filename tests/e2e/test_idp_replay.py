@@ -29,7 +29,7 @@ from tests.support.replay import (
 )
 from tests.support.server import LiveServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES_DIR = ROOT / "idp-fixtures"
 QUIRKS_DOC = ROOT / "README.md"
 QUIRKS_HEADING = "### IdP quirks"

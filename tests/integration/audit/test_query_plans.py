@@ -7,7 +7,7 @@ from sqlalchemy import text
 from audit import Relay, record_many
 from audit.query.filters import EventFilter, _queries
 from scim_server.storage.engine import Database
-from tests.audit.conftest import provisioned
+from tests.integration.audit.conftest import provisioned
 
 
 async def _populate(db: Database, count: int = 1500) -> None:

@@ -14,7 +14,7 @@ from audit.query import EventFilter, search_page
 from audit.store import seal_pending
 from scim_server.storage import create_engine, metadata, upgrade
 from scim_server.storage.engine import Database
-from tests.audit.conftest import provisioned
+from tests.integration.audit.conftest import provisioned
 
 
 #: Created by raw DDL in the migration (full-text search), so the models do not declare them.

@@ -13,7 +13,7 @@ from audit import Relay, RelayContext, Signal, chain_heads, read_sealed, record,
 from audit.store import seal_pending, unsealed
 from audit.tables import AuditEventRow, OutboxRow
 from scim_server.storage.engine import Database
-from tests.audit.conftest import provisioned
+from tests.integration.audit.conftest import provisioned
 
 _events = AuditEventRow.__table__
 

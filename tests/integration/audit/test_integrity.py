@@ -15,7 +15,7 @@ from audit import LeaseLost, Relay, checkpoint_public_key, read_sealed, record_m
 from audit.signing import derive_key
 from audit.tables import AuditEventRow, CheckpointRow
 from scim_server.storage.engine import Database
-from tests.audit.conftest import provisioned
+from tests.integration.audit.conftest import provisioned
 
 _events = AuditEventRow.__table__
 _checkpoints = CheckpointRow.__table__

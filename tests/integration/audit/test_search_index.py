@@ -15,7 +15,7 @@ from audit import Relay, purge_expired, record_many
 from audit.query import EventFilter, search_page
 from audit.store import search_words
 from scim_server.storage.engine import Database
-from tests.audit.conftest import provisioned
+from tests.integration.audit.conftest import provisioned
 
 
 async def _found(db: Database, words: str) -> list[str]:

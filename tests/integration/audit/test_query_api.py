@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from audit import Actor, Caller, EventDraft, Relay, RequestContext, Target, create_audit_app, record_many
 from scim_server.storage.engine import Database
-from tests.audit.conftest import provisioned
+from tests.integration.audit.conftest import provisioned
 
 _NOW = datetime.now(UTC)
 _OKTA = Actor("scim_token", "okta-prod")

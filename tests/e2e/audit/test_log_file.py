@@ -20,7 +20,7 @@ from audit.store import prune_outbox, seal_pending, unsealed
 from audit.tables import OUTBOX
 from scim_server.storage import create_engine, upgrade
 from scim_server.storage.engine import Database, log_database
-from tests.audit.conftest import provisioned
+from tests.integration.audit.conftest import provisioned
 from tests.support.server import LiveServer
 
 

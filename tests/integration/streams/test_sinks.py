@@ -161,7 +161,7 @@ async def test_datadog_bad_api_key_stops_the_stream(db: Database) -> None:
 
 # -- S3 (moto) -------------------------------------------------------------------------------
 
-_MOTO = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).parents[2] / ".venv")) / "bin" / "moto_server"
+_MOTO = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).parents[3] / ".venv")) / "bin" / "moto_server"
 
 
 @pytest.fixture(scope="module")
@@ -276,7 +276,7 @@ async def test_s3_wrong_secret_is_refused_by_sigv4_and_holds_the_cursor(
 
 
 async def test_an_ocsf_stream_sends_schema_valid_records(db: Database) -> None:
-    from .test_formats import ocsf_problems
+    from tests.unit.streams.test_formats import ocsf_problems
 
     await seed(db, 6, actions=("user.provisioned", "group.member_added", "scim_token.created"))
     hec = SplunkHecReceiver(HEC_TOKEN)
