@@ -139,7 +139,7 @@ async def _one(service: Provisioning, caller: Caller, op: Mapping[str, Any], ids
         if bulk_id is None:
             raise InvalidValue("POST operations need a 'bulkId'.")
         result = await service.create(caller, rtype, data)
-        ids[str(bulk_id)] = result.resource["id"]
+        ids[str(bulk_id)] = result.id
         entry.update(location=result.location, version=etag(result.version), status="201")
         return entry
     if id is None:

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 import audit
 from scim_server.protocol import resource as wire
 from scim_server.protocol.errors import InvalidValue, NotFound, PreconditionFailed
@@ -38,13 +40,15 @@ __all__ = ["Provisioning", "Result", "Preconditions"]
 #: What an update computes from the current resource: its new data, the names of the attributes
 #: that changed, and (for groups) how to apply membership changes, returning (added, removed).
 _Plan = tuple[
-    dict[str, Any], list[str], Callable[[Any], Awaitable[tuple[list[str], list[str]]]] | None
+    dict[str, Any], list[str], Callable[[AsyncConnection], Awaitable[tuple[list[str], list[str]]]] | None
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    resource: dict[str, Any]
+    id: str
+    #: The resource as the response returns it; ``None`` when the answer has no body (204).
+    resource: dict[str, Any] | None
     version: int
     location: str
 
@@ -80,16 +84,16 @@ class Provisioning:
     def _location(caller: Caller, rtype: ResourceType, id: str) -> str:
         return f"{caller.base_url}{rtype.endpoint}/{id}"
 
-    async def _record(self, conn: Any, caller: Caller, events: Sequence[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]) -> None:
+    async def _record(self, conn: AsyncConnection, caller: Caller, events: Sequence[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]) -> None:
         if not self.audit_enabled or not events:
             return
         drafts = [
             audit.EventDraft(
-                organization=caller.org,
+                organization=caller.organization,
                 action=action,
                 actor=caller.actor,
                 targets=tuple(targets),
-                context=caller.request,
+                context=caller.context,
                 metadata=dict(metadata),
             )
             for action, targets, metadata in events
@@ -97,7 +101,7 @@ class Provisioning:
         await audit.record_many(conn, drafts)
 
     async def _derived(
-        self, conn: Any, caller: Caller, rtype: ResourceType, rows: Sequence[Stored], projection: Projection | None
+        self, conn: AsyncConnection, caller: Caller, rtype: ResourceType, rows: Sequence[Stored], projection: Projection | None
     ) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """A user's ``groups`` / a group's ``members``, loaded only when the response includes them."""
         key = "groups" if rtype.name == "User" else "members"
@@ -147,7 +151,7 @@ class Provisioning:
 
     async def _result(
         self,
-        conn: Any,
+        conn: AsyncConnection,
         caller: Caller,
         rtype: ResourceType,
         stored: Stored,
@@ -161,7 +165,7 @@ class Provisioning:
         body = self._render(caller, rtype, stored, derived)
         if projection is not None:
             body = projection.apply(body)
-        return Result(body, stored.version, self._location(caller, rtype, stored.id))
+        return Result(stored.id, body, stored.version, self._location(caller, rtype, stored.id))
 
     async def _load(self, repo: ResourceRepository, id: str, *, for_update: bool = False) -> Stored:
         stored = await repo.get(id, for_update=for_update)
@@ -171,7 +175,7 @@ class Provisioning:
 
     async def _resolve_members(
         self,
-        conn: Any,
+        conn: AsyncConnection,
         caller: Caller,
         refs: Sequence[MemberRef],
         group_id: str | None = None,
@@ -197,7 +201,7 @@ class Provisioning:
             groups |= await group_repo.ids_present(chunk)
         return await off_loop(_resolved, refs, known or {}, users, groups, group_id, size=size)
 
-    async def _member_targets(self, conn: Any, caller: Caller, ids: Sequence[str]) -> dict[str, audit.Target]:
+    async def _member_targets(self, conn: AsyncConnection, caller: Caller, ids: Sequence[str]) -> dict[str, audit.Target]:
         if not ids:
             return {}
         # In slices: one statement per thousand ids, never one with more parameters than
@@ -213,7 +217,7 @@ class Provisioning:
         return out
 
     async def _member_events(
-        self, conn: Any, caller: Caller, group: Mapping[str, Any], added: Sequence[str], removed: Sequence[str]
+        self, conn: AsyncConnection, caller: Caller, group: Mapping[str, Any], added: Sequence[str], removed: Sequence[str]
     ) -> list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]:
         if not self.audit_enabled or not (added or removed):
             return []
@@ -361,7 +365,7 @@ class Provisioning:
                 return normalised.data, changed, None
             wanted_refs = normalised.members
 
-            async def members(conn: Any) -> tuple[list[str], list[str]]:
+            async def members(conn: AsyncConnection) -> tuple[list[str], list[str]]:
                 memberships = MembershipRepository(conn, caller.org_id)
                 return await self._set_members(memberships, caller, id, wanted_refs, redisplay=False)
 
@@ -385,16 +389,16 @@ class Provisioning:
             if changes is None:
                 return outcome.data, changed, None
 
-            async def members(conn: Any) -> tuple[list[str], list[str]]:
+            async def members(conn: AsyncConnection) -> tuple[list[str], list[str]]:
                 return await self._apply_member_changes(conn, caller, id, changes)
 
             return outcome.data, changed, members
 
-        # Without a projection a group's PATCH is answered 204 by the endpoint (RFC 7644 §3.5.2):
-        # its members are not loaded, so a membership change costs the same in a group of ten
-        # or of a hundred thousand.
-        derived: dict[str, Any] | None = {} if rtype.name == "Group" and projection is None else None
-        return await self._update(caller, rtype, id, preconditions, plan, projection, derived, weight=(body,))
+        # A group's PATCH that names no attributes/excludedAttributes is answered 204, without a
+        # body (RFC 7644 §3.5.2), as Okta's and Entra's documentation show: its members are not
+        # loaded, so a membership change costs the same in a group of ten or of a hundred thousand.
+        bodyless = rtype.name == "Group" and (projection is None or not projection.explicit)
+        return await self._update(caller, rtype, id, preconditions, plan, projection, bodyless=bodyless, weight=(body,))
 
     async def _update(
         self,
@@ -404,8 +408,8 @@ class Provisioning:
         preconditions: Preconditions,
         plan: Callable[[Stored], _Plan],
         projection: Projection | None,
-        derived: Mapping[str, Any] | None = None,
         *,
+        bodyless: bool = False,
         weight: Sequence[Any] = (),
     ) -> Result:
         """PUT and PATCH: one transaction that stores what changed and records it.
@@ -434,10 +438,12 @@ class Provisioning:
                         stored = await repo.touch(current, now)
                     events += await self._member_events(conn, caller, stored.data, added, removed)
             await self._record(conn, caller, events)
-            return await self._result(conn, caller, rtype, stored, projection, derived)
+            if bodyless:
+                return Result(stored.id, None, stored.version, self._location(caller, rtype, stored.id))
+            return await self._result(conn, caller, rtype, stored, projection)
 
     async def _apply_member_changes(
-        self, conn: Any, caller: Caller, group_id: str, changes: MemberChanges
+        self, conn: AsyncConnection, caller: Caller, group_id: str, changes: MemberChanges
     ) -> tuple[list[str], list[str]]:
         memberships = MembershipRepository(conn, caller.org_id)
         if changes.remove_all:

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from audit import translate_unique
 from scim_server.protocol.errors import InvalidValue, PreconditionFailed, Uniqueness
 from scim_server.protocol.filter import Filter
 from scim_server.protocol.schema import AttrRef
@@ -103,11 +103,6 @@ def _stored(row: Any) -> Stored:
     return Stored(row.pk, row.id, row.data, row.version, row.created, row.last_modified)
 
 
-def _is_unique_violation(exc: IntegrityError) -> bool:
-    text = str(exc.orig).lower()
-    return "unique" in text or "duplicate key" in text
-
-
 class ResourceRepository:
     """Rows of one resource type, always scoped to one organisation."""
 
@@ -123,15 +118,14 @@ class ResourceRepository:
     def dialect(self) -> str:
         return self.conn.dialect.name
 
+    def _duplicate(self) -> Uniqueness:
+        return Uniqueness(self.kind.unique_detail)
+
     async def insert(self, id: str, data: dict[str, Any], now: datetime) -> Stored:
         values = {"id": id, "org_id": self.org_id, "data": data, "version": 1, "created": now, "last_modified": now}
         values.update(self.kind.columns(data))
-        try:
+        with translate_unique(self._duplicate):
             result = await self.conn.execute(self._sql.insert, values)
-        except IntegrityError as exc:
-            if _is_unique_violation(exc):
-                raise Uniqueness(self.kind.unique_detail) from None
-            raise
         return Stored(result.scalar_one(), id, data, 1, now, now)
 
     async def get(self, id: str, *, for_update: bool = False) -> Stored | None:
@@ -146,12 +140,8 @@ class ResourceRepository:
         concurrent writer on PostgreSQL cannot be overwritten silently."""
         values = {"data": data, "version": current.version + 1, "last_modified": now, **self.kind.columns(data)}
         values.update(b_pk=current.pk, b_version=current.version)
-        try:
+        with translate_unique(self._duplicate):
             result = await self.conn.execute(self._sql.replace, values)
-        except IntegrityError as exc:
-            if _is_unique_violation(exc):
-                raise Uniqueness(self.kind.unique_detail) from None
-            raise
         if result.rowcount != 1:
             raise PreconditionFailed("The resource was changed by another request; retry with its new version.")
         return Stored(current.pk, current.id, data, current.version + 1, current.created, now)
