@@ -3,6 +3,7 @@
 Usable without the SCIM service; the SCIM service uses only the names exported here.
 """
 
+from ._unique import translate_unique
 from .events import CATALOGUE, Actor, EventDraft, RequestContext, Target, category_of
 from .ids import new_ulid
 from .access import Authorize, Caller, Role
@@ -108,5 +109,6 @@ __all__ = [
     "record_many",
     "write_pending",
     "set_retention",
+    "translate_unique",
     "verify",
 ]

@@ -33,8 +33,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-import audit
 import structlog
+
+import audit
 
 from .secret_key import resolve_secret_key
 from .settings import RelayPlacement, Settings
@@ -73,7 +74,9 @@ class ServerRelay:
         elif self._child is not None:
             await self._child.start()
         elif self.placement is RelayPlacement.OFF:
-            _log.warning("audit relay off: events are recorded in the outbox and never sealed (for benchmarks and tests)")
+            _log.warning(
+                "audit relay off: events are recorded in the outbox and never sealed (for benchmarks and tests)"
+            )
         if self.placement is not RelayPlacement.INPROCESS and self._db.dialect == "sqlite":
             # The sealer is elsewhere and writes only the log's file: what it sealed leaves the
             # outbox from this side.
@@ -215,9 +218,7 @@ async def run_relay(relay: audit.Relay, *, parent_pid: int | None = None, metric
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await relay.start()
-    metrics = (
-        asyncio.create_task(_write_metrics_forever(metrics_file), name="relay-metrics") if metrics_file else None
-    )
+    metrics = asyncio.create_task(_write_metrics_forever(metrics_file), name="relay-metrics") if metrics_file else None
     try:
         if parent_pid:
             # An orphan is adopted by another process: its parent pid changes.

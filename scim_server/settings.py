@@ -175,7 +175,11 @@ class Settings:
     def __post_init__(self) -> None:
         # Refused here, where every Settings is built, so that no server or command starts with a
         # relay placement that cannot work on its database.
-        if self.relay in (RelayPlacement.CHILD, RelayPlacement.EXTERNAL) and self.is_sqlite and _in_memory(self.database_url):
+        if (
+            self.relay in (RelayPlacement.CHILD, RelayPlacement.EXTERNAL)
+            and self.is_sqlite
+            and _in_memory(self.database_url)
+        ):
             raise ConfigurationError(
                 f"{_PREFIX}RELAY={self.relay}: an in-memory database is this process's alone and no other "
                 f"process can seal it; use inprocess or off"

@@ -79,7 +79,11 @@ def _search_terms(q: str) -> tuple[_Term, ...]:
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
-    """Filters shared by the listing and the export. Empty means "everything"."""
+    """One search of the log, shared by the listing and the export. Empty means "everything".
+
+    Parsed from a request's query parameters and turned into index-aware SQL per backend. A log
+    stream's standing selection of event kinds is a different thing: :class:`audit.streams.StreamFilter`.
+    """
 
     since: str | None = None
     until: str | None = None

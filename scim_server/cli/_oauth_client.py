@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from ..services.credentials import Acting, Credentials
-from ._shared import Commands, add_command, add_group, add_json, add_org, as_operator, moment, print_json, records, table
+from ..services import Caller
+from ..services.credentials import Credentials
+from ._shared import (
+    Commands,
+    add_command,
+    add_group,
+    add_json,
+    add_org,
+    as_operator,
+    moment,
+    print_json,
+    records,
+    table,
+)
 
 __all__ = ["register"]
 
@@ -30,15 +42,17 @@ def register(commands: Commands) -> None:
     revoke.add_argument("id", help="the client's id (oauth-client list)")
 
 
-async def _create(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _create(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     client = await svc.create_client(acting, args.label)
     print(f"OAuth client {client.label} created, id {client.id}.")
     print(f"client_id:     {client.client_id}")
     print(f"client_secret: {client.client_secret}")
-    print("Store the secret now: it is shown only once. Token endpoint: POST /oauth/token (grant_type=client_credentials).")
+    print(
+        "Store the secret now: it is shown only once. Token endpoint: POST /oauth/token (grant_type=client_credentials)."
+    )
 
 
-async def _list(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _list(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     clients = await svc.list_clients(acting)
     if args.json:
         print_json(records(clients))
@@ -49,12 +63,12 @@ async def _list(svc: Credentials, acting: Acting, args: argparse.Namespace) -> N
     )
 
 
-async def _rotate_secret(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _rotate_secret(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     client = await svc.rotate_client_secret(acting, args.id)
     print(f"OAuth client {client.label}: new client_secret: {client.client_secret}")
     print("The old secret no longer works. Store the new one now: it is shown only once.")
 
 
-async def _revoke(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _revoke(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     client = await svc.revoke_client(acting, args.id)
     print(f"OAuth client {client.label} revoked; its access tokens no longer work.")

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeAlias, TypeVar
 
 from ..protocol.errors import InvalidValue
-from ..services.credentials import Acting, Credentials
+from ..services import Caller
+from ..services.credentials import Credentials
 from ..settings import Settings
 from ..storage.engine import Database, create_engine
 from ..storage.migrations import upgrade
@@ -95,7 +96,7 @@ def with_database(settings: Settings, go: Callable[[Database], Coroutine[Any, An
     return asyncio.run(runner())
 
 
-OperatorAction = Callable[[Credentials, Acting, argparse.Namespace], Coroutine[Any, Any, None]]
+OperatorAction = Callable[[Credentials, Caller, argparse.Namespace], Coroutine[Any, Any, None]]
 
 
 def as_operator(action: OperatorAction) -> Handler:

@@ -15,7 +15,18 @@ from ..secret_key import resolve_secret_key
 from ..settings import Settings
 from ..storage.engine import Database
 from ..storage.organizations import OrganizationRepository
-from ._shared import Commands, Handler, add_command, add_group, add_json, add_org, json_arg, print_json, table, with_database
+from ._shared import (
+    Commands,
+    Handler,
+    add_command,
+    add_group,
+    add_json,
+    add_org,
+    json_arg,
+    print_json,
+    table,
+    with_database,
+)
 
 __all__ = ["register"]
 
@@ -34,9 +45,18 @@ def register(commands: Commands) -> None:
             parser.add_argument("id", help="the stream's id")
         return parser
 
-    add_json(command("list", "list streams with their status (state, cursor, lag, last error, dead letters)", _list, with_id=False))
+    add_json(
+        command(
+            "list",
+            "list streams with their status (state, cursor, lag, last error, dead letters)",
+            _list,
+            with_id=False,
+        )
+    )
     add_json(command("show", "one stream and its status", _show))
-    create = command("create", "create a stream; secrets in --config are stored encrypted, never shown", _create, with_id=False)
+    create = command(
+        "create", "create a stream; secrets in --config are stored encrypted, never shown", _create, with_id=False
+    )
     create.add_argument("--type", required=True, help="webhook, splunk_hec, datadog, s3 or syslog")
     create.add_argument("--name", required=True, help="3-63 characters of a-z, 0-9 and '-'")
     create.add_argument("--config", required=True, help='JSON, e.g. \'{"url": "https://…", "secret": "whsec_…"}\'')
@@ -168,4 +188,3 @@ async def _delete(service: audit.StreamService, caller: audit.Caller, args: argp
     await service.delete(caller, args.id)
     print(f"deleted {args.id}")
     return 0
-

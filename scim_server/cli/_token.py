@@ -5,8 +5,21 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 
-from ..services.credentials import Acting, Credentials
-from ._shared import Commands, add_command, add_group, add_json, add_org, as_operator, moment, print_json, records, table, when
+from ..services import Caller
+from ..services.credentials import Credentials
+from ._shared import (
+    Commands,
+    add_command,
+    add_group,
+    add_json,
+    add_org,
+    as_operator,
+    moment,
+    print_json,
+    records,
+    table,
+    when,
+)
 
 __all__ = ["register"]
 
@@ -17,7 +30,9 @@ def register(commands: Commands) -> None:
     create = add_command(token, "create", "create a token and print it (once)", as_operator(_create))
     add_org(create)
     create.add_argument("--label", required=True, help="names the caller in every audit event, e.g. okta-prod")
-    create.add_argument("--expires-at", default=None, help="ISO 8601 time when the token stops working (default: never)")
+    create.add_argument(
+        "--expires-at", default=None, help="ISO 8601 time when the token stops working (default: never)"
+    )
 
     listing = add_command(token, "list", "list tokens (never their secrets)", as_operator(_list))
     add_org(listing)
@@ -34,36 +49,43 @@ def register(commands: Commands) -> None:
     rotate.add_argument("id", help="the token's id (token list)")
     until = rotate.add_mutually_exclusive_group()
     until.add_argument(
-        "--grace", type=int, default=None, metavar="SECONDS", help="how long the old token keeps working (default: it stops now)"
+        "--grace",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="how long the old token keeps working (default: it stops now)",
     )
     until.add_argument("--expires-old-at", default=None, help="ISO 8601 time when the old token stops")
     rotate.add_argument("--label", default=None, help="the new token's label (default: the old one's)")
 
 
-async def _create(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _create(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     token = await svc.create_token(acting, args.label, when(args.expires_at))
     print(f"SCIM token {token.label} ({token.prefix}) created, id {token.id}.")
     print(f"Token: {token.token}")
     print("Store the token now: it is shown only once.")
 
 
-async def _list(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _list(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     tokens = await svc.list_tokens(acting)
     if args.json:
         print_json(records(tokens))
         return
     table(
         ("ID", "LABEL", "PREFIX", "STATE", "CREATED", "LAST USED", "EXPIRES"),
-        [(t.id, t.label, t.prefix, t.state, moment(t.created_at), moment(t.last_used_at), moment(t.expires_at)) for t in tokens],
+        [
+            (t.id, t.label, t.prefix, t.state, moment(t.created_at), moment(t.last_used_at), moment(t.expires_at))
+            for t in tokens
+        ],
     )
 
 
-async def _revoke(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _revoke(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     token = await svc.revoke_token(acting, args.id)
     print(f"SCIM token {token.label} ({token.prefix}) revoked.")
 
 
-async def _rotate(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _rotate(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     until = when(args.expires_old_at)
     if args.grace is not None:
         until = datetime.now(UTC) + timedelta(seconds=args.grace)

@@ -63,8 +63,14 @@ def test_external_leaves_sealing_to_scimtrail_relay(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "line"),
     [
-        ({"SCIMTRAIL_RELAY": "sideways"}, "error: SCIMTRAIL_RELAY='sideways': expected one of child, inprocess, external, off"),
-        ({"SCIMTRAIL_RELAY": "child", "SCIMTRAIL_DATABASE_URL": "sqlite://"}, "error: SCIMTRAIL_RELAY=child: an in-memory"),
+        (
+            {"SCIMTRAIL_RELAY": "sideways"},
+            "error: SCIMTRAIL_RELAY='sideways': expected one of child, inprocess, external, off",
+        ),
+        (
+            {"SCIMTRAIL_RELAY": "child", "SCIMTRAIL_DATABASE_URL": "sqlite://"},
+            "error: SCIMTRAIL_RELAY=child: an in-memory",
+        ),
         ({"SCIMTRAIL_RUN_RELAY": "false"}, "error: SCIMTRAIL_RUN_RELAY is replaced by SCIMTRAIL_RELAY"),
     ],
 )

@@ -55,11 +55,25 @@ def test_lists_are_tables_and_json_for_machines(cli: Cli) -> None:
 
 def test_stream_list_and_show_are_tables_unless_asked_for_json(cli: Cli) -> None:
     assert cli("stream", "list", "--org", "acme")[0].split() == [
-        "ID", "NAME", "TYPE", "FORMAT", "STATE", "CURSOR", "LAG", "LAST", "SUCCESS", "DEAD", "LETTERS", "LAST", "ERROR"
+        "ID",
+        "NAME",
+        "TYPE",
+        "FORMAT",
+        "STATE",
+        "CURSOR",
+        "LAG",
+        "LAST",
+        "SUCCESS",
+        "DEAD",
+        "LETTERS",
+        "LAST",
+        "ERROR",
     ]
     assert json.loads(cli("stream", "list", "--org", "acme", "--json")[0]) == []
     config = json.dumps({"url": "https://siem.example.com/hook", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
-    created = json.loads(cli("stream", "create", "--org", "acme", "--type", "webhook", "--name", "siem", "--config", config)[0])
+    created = json.loads(
+        cli("stream", "create", "--org", "acme", "--type", "webhook", "--name", "siem", "--config", config)[0]
+    )
     row = cli("stream", "list", "--org", "acme")[0].splitlines()[1].split()
     assert row[:5] == [created["id"], "siem", "webhook", "native", "active"]
     shown = cli("stream", "show", "--org", "acme", created["id"])[0]

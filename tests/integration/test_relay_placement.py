@@ -29,7 +29,9 @@ def _pruning() -> bool:
 
 
 @pytest.mark.parametrize("placement", [RelayPlacement.INPROCESS, RelayPlacement.EXTERNAL, RelayPlacement.OFF])
-async def test_what_the_server_runs_for_each_placement(db: Database, database_url: str, placement: RelayPlacement) -> None:
+async def test_what_the_server_runs_for_each_placement(
+    db: Database, database_url: str, placement: RelayPlacement
+) -> None:
     relay = _FakeRelay()
     server_relay = ServerRelay(Settings.from_env({}, database_url=database_url, relay=placement), db, relay)  # type: ignore[arg-type]
     await server_relay.start()

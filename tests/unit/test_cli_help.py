@@ -48,7 +48,9 @@ def test_every_option_says_what_it_is_for() -> None:
         (["token", "list"], ["--json"]),
     ],
 )
-def test_help_shows_defaults_and_choices(command: list[str], shown: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_shows_defaults_and_choices(
+    command: list[str], shown: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit):
         main([*command, "--help"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines

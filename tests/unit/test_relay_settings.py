@@ -47,9 +47,18 @@ def test_a_chosen_placement(value: str, url: str, expected: RelayPlacement) -> N
     ("env", "message"),
     [
         ({"SCIMTRAIL_RELAY": "process"}, "SCIMTRAIL_RELAY='process': expected one of child, inprocess, external, off"),
-        ({"SCIMTRAIL_RELAY": "child", "SCIMTRAIL_DATABASE_URL": _MEMORY}, "SCIMTRAIL_RELAY=child: an in-memory database"),
-        ({"SCIMTRAIL_RELAY": "external", "SCIMTRAIL_DATABASE_URL": _SHARED_MEMORY}, "SCIMTRAIL_RELAY=external: an in-memory"),
-        ({"SCIMTRAIL_RELAY": "child", "SCIMTRAIL_DATABASE_URL": _POSTGRES}, "SCIMTRAIL_RELAY=child is for a SQLite file"),
+        (
+            {"SCIMTRAIL_RELAY": "child", "SCIMTRAIL_DATABASE_URL": _MEMORY},
+            "SCIMTRAIL_RELAY=child: an in-memory database",
+        ),
+        (
+            {"SCIMTRAIL_RELAY": "external", "SCIMTRAIL_DATABASE_URL": _SHARED_MEMORY},
+            "SCIMTRAIL_RELAY=external: an in-memory",
+        ),
+        (
+            {"SCIMTRAIL_RELAY": "child", "SCIMTRAIL_DATABASE_URL": _POSTGRES},
+            "SCIMTRAIL_RELAY=child is for a SQLite file",
+        ),
         ({"SCIMTRAIL_RUN_RELAY": "false"}, "SCIMTRAIL_RUN_RELAY is replaced by SCIMTRAIL_RELAY"),
         ({"SCIMTRAIL_RELAY_PROCESS": "false"}, "SCIMTRAIL_RELAY_PROCESS is replaced by SCIMTRAIL_RELAY"),
         ({"SCIMTRAIL_MAX_BODY_BYTES": "1MB"}, "SCIMTRAIL_MAX_BODY_BYTES='1MB': expected a whole number"),

@@ -12,7 +12,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from scim_server.services.credentials import AccountView, Acting, Credentials
+from scim_server.services import Caller
+from scim_server.services.credentials import AccountView, Credentials
 from scim_server.storage.types import utcnow
 
 from ._errors import ApiError
@@ -22,7 +23,7 @@ __all__ = ["Operation", "OPERATIONS"]
 
 _MAX_BODY = 64 * 1024
 
-Handler = Callable[[Credentials, Acting, Request], Awaitable[Response]]
+Handler = Callable[[Credentials, Caller, Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,29 +77,29 @@ def _id(request: Request, name: str = "id") -> str:
 
 # ---- handlers ---------------------------------------------------------------------------------
 
-async def get_organization(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def get_organization(svc: Credentials, acting: Caller, request: Request) -> Response:
     org = await svc.organization(acting)
     return _Json({"slug": org.slug, "name": org.name, "created_at": org.created_at, "scim_base_path": "/scim/v2"})
 
 
-async def list_tokens(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def list_tokens(svc: Credentials, acting: Caller, request: Request) -> Response:
     return _Json({"tokens": [_render(t) for t in await svc.list_tokens(acting)]})
 
 
-async def create_token(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def create_token(svc: Credentials, acting: Caller, request: Request) -> Response:
     body = await _body(request, "TokenCreate")
     return _Json(_render(await svc.create_token(acting, body["label"], body.get("expires_at"))), status_code=201)
 
 
-async def get_token(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def get_token(svc: Credentials, acting: Caller, request: Request) -> Response:
     return _Json(_render(await svc.get_token(acting, _id(request))))
 
 
-async def revoke_token(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def revoke_token(svc: Credentials, acting: Caller, request: Request) -> Response:
     return _Json(_render(await svc.revoke_token(acting, _id(request))))
 
 
-async def rotate_token(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def rotate_token(svc: Credentials, acting: Caller, request: Request) -> Response:
     body = await _body(request, "TokenRotate")
     if "expires_old_at" in body and "grace_seconds" in body:
         raise ApiError(422, "invalid_value", "Give expires_old_at or grace_seconds, not both.")
@@ -110,57 +111,57 @@ async def rotate_token(svc: Credentials, acting: Acting, request: Request) -> Re
     return _Json(_render(token), status_code=201)
 
 
-async def list_clients(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def list_clients(svc: Credentials, acting: Caller, request: Request) -> Response:
     return _Json({"oauth_clients": [_render(c) for c in await svc.list_clients(acting)]})
 
 
-async def create_client(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def create_client(svc: Credentials, acting: Caller, request: Request) -> Response:
     body = await _body(request, "OAuthClientCreate")
     return _Json(_render(await svc.create_client(acting, body["label"])), status_code=201)
 
 
-async def get_client(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def get_client(svc: Credentials, acting: Caller, request: Request) -> Response:
     return _Json(_render(await svc.get_client(acting, _id(request))))
 
 
-async def revoke_client(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def revoke_client(svc: Credentials, acting: Caller, request: Request) -> Response:
     return _Json(_render(await svc.revoke_client(acting, _id(request))))
 
 
-async def rotate_client_secret(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def rotate_client_secret(svc: Credentials, acting: Caller, request: Request) -> Response:
     return _Json(_render(await svc.rotate_client_secret(acting, _id(request))))
 
 
-async def list_accounts(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def list_accounts(svc: Credentials, acting: Caller, request: Request) -> Response:
     return _Json({"admins": [_render(a) for a in await svc.list_accounts(acting)]})
 
 
-async def create_account(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def create_account(svc: Credentials, acting: Caller, request: Request) -> Response:
     body = await _body(request, "AccountCreate")
     account = await svc.create_account(acting, body["email"], body["role"], body.get("key_label", "default"))
     return _Json(_render(account), status_code=201)
 
 
-async def get_account(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def get_account(svc: Credentials, acting: Caller, request: Request) -> Response:
     return _Json(_render(await svc.get_account(acting, _id(request))))
 
 
-async def delete_account(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def delete_account(svc: Credentials, acting: Caller, request: Request) -> Response:
     await svc.delete_account(acting, _id(request))
     return Response(status_code=204)
 
 
-async def list_keys(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def list_keys(svc: Credentials, acting: Caller, request: Request) -> Response:
     return _Json({"keys": [_render(k) for k in await svc.list_keys(acting, _id(request))]})
 
 
-async def create_key(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def create_key(svc: Credentials, acting: Caller, request: Request) -> Response:
     body = await _body(request, "KeyCreate")
     key = await svc.create_key(acting, _id(request), body.get("label", "default"), body.get("expires_at"))
     return _Json(_render(key), status_code=201)
 
 
-async def revoke_key(svc: Credentials, acting: Acting, request: Request) -> Response:
+async def revoke_key(svc: Credentials, acting: Caller, request: Request) -> Response:
     return _Json(_render(await svc.revoke_key(acting, _id(request), _id(request, "key_id"))))
 
 
