@@ -11,7 +11,9 @@ from .metrics import EVENTS_SEALED, OUTBOX_FAILURES
 from .metrics import exposition as metrics_exposition
 from .metrics import relay_exposition as relay_metrics_exposition
 from .metrics import refresh as refresh_metrics
-from .outbox import record, record_many, write_pending
+from .backends import Backend, backend_for
+from .host import AuditHost, HostTransaction, Transactions, attach, detach
+from .outbox import after_commit, record, record_many, write_pending
 from .query import FORMATS as EXPORT_FORMATS
 from .query import EventFilter, QueryError, audit_openapi_paths, count_events, create_audit_app, export_events
 from .relay import LeaseLost, Relay, RelayContext, Stage, prune_outbox_forever
@@ -28,7 +30,9 @@ from .retention import (
 )
 from .signals import Signal
 from .signing import checkpoint_public_key
-from .store import ChainHead, SealedEvent, chain_heads, read_sealed
+from .chain import ChainHead
+from .log_reads import SealedEvent, chain_heads, read_sealed
+from .schema import LOCK_LOG, LOG_SCHEMA, log_database
 from .streams import (  # also registers the log-stream tables
     SecretBox,
     StreamError,
@@ -40,17 +44,20 @@ from .streams import (  # also registers the log-stream tables
 from .streams.service import render as render_stream
 from .relay.delivery import DeliverySettings, DeliveryStage
 from .relay.sinks import DestinationPolicy
-from .transactions import AFTER_COMMIT, LOCK_LOG, LOG_SCHEMA, PENDING_EVENTS, SQLITE_CONNECTION, SealingTransactions, Transactions
 from .verification import VerifyReport, verify
 
 __all__ = [
-    "AFTER_COMMIT",
+    "AuditHost",
+    "Backend",
+    "HostTransaction",
     "LOCK_LOG",
     "LOG_SCHEMA",
-    "SealingTransactions",
+    "after_commit",
+    "attach",
+    "backend_for",
+    "detach",
+    "log_database",
     "prune_outbox_forever",
-    "PENDING_EVENTS",
-    "SQLITE_CONNECTION",
     "CATALOGUE",
     "DEFAULT_RETENTION_DAYS",
     "EVENTS_SEALED",

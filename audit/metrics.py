@@ -84,7 +84,7 @@ SEAL_LAG_SECONDS = Histogram(
 async def refresh(transactions: Any) -> None:
     """Read outbox depth and per-stream lag from the database into their gauges."""
     # Imported here: the streams package builds on the relay, which reports into this module.
-    from .store import unsealed
+    from .backends import unsealed
     from .streams.model import Stream, lag
     from .streams.tables import STREAMS
 

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .events import Actor, EventDraft, RequestContext, format_timestamp
 from .outbox import record
 from .search_index import rewind_after_purge
-from .store import lock_log
+from .backends import lock_log
 from .tables import CHAINS, EVENTS, PURGE_GUARD, RETENTION
-from .transactions import Transactions
+from .host import Transactions
 
 __all__ = [
     "DEFAULT_RETENTION_DAYS",

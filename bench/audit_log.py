@@ -29,7 +29,7 @@ from audit import Actor, EventDraft, RequestContext, Target, count_events  # noq
 from audit.query import EventFilter, export_events, search_page  # noqa: E402
 from audit.redaction import to_canonical  # noqa: E402
 from audit.search_index import index_sealed  # noqa: E402
-from audit.store import prune_outbox, seal_pending  # noqa: E402
+from audit.backends import prune_outbox, seal_pending  # noqa: E402
 from audit.tables import AuditEventRow, OutboxRow  # noqa: E402
 from scim_server.storage.engine import Database, create_engine  # noqa: E402
 from scim_server.storage.migrations import upgrade  # noqa: E402

@@ -3,7 +3,7 @@
     .venv/bin/python bench/audit_write_cost.py [--events 60000] [--rounds 2] [--drop INDEX ...] [--sql STATEMENT ...]
 
 No HTTP and no event loop: one thread drives the product's own audit statements
-(``audit.outbox``'s insert, ``audit.store``'s sealing) on a copy of a fresh scimtrail database
+(``audit.outbox``'s insert, ``audit.sealing.watermark``'s sealing) on a copy of a fresh scimtrail database
 with the server's pragmas, the way the server runs them under load: outbox inserts committed a
 few requests at a time (group commit), a sealing batch every ``--seal-every`` events, the
 search index fed every 1,700 events (about a second at full write rate) and a passive WAL
@@ -34,8 +34,9 @@ from _harness import machine_note, say, table
 from _scimtrail import build_dataset
 from audit import search_index
 from audit.events import Actor, EventDraft, RequestContext, Target
-from audit.outbox import _insert_sqlite, _row
-from audit.store import _seal_sqlite
+from audit.backends.sqlite import insert_rows as _insert_sqlite
+from audit.outbox import _row
+from audit.sealing.watermark import seal_sqlite as _seal_sqlite
 from scim_server.storage.engine import WRITER_CACHE_KIB
 
 _INDEX_EVERY = 1_700

@@ -23,7 +23,7 @@ from audit.ids import new_ulid
 from audit.formats import FORMATS
 from audit.outbox import record
 from audit.relay.sinks import Batch, DestinationPolicy, DestinationRefused, Outcome, SinkConfigError, destination_host, get_sink
-from audit.transactions import Transactions
+from audit.host import Transactions
 
 from .crypto import SecretBox
 from .model import Stream, build_sink, dead_letter_count, lag, now, parse_filter, sink_client, split_secrets

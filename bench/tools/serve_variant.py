@@ -145,7 +145,8 @@ def _audit_timers() -> None:
     import time
     from collections.abc import Callable
 
-    from audit import outbox, redaction, store
+    from audit import outbox, redaction
+    from audit.sealing import watermark
     from scim_server.services import provisioning
     from scim_server.storage import engine
 
@@ -184,9 +185,9 @@ def _audit_timers() -> None:
     engine.write_pending = pending
     outbox.write_pending = pending
     outbox.to_canonical = timed("to_canonical", redaction.to_canonical, one)
-    outbox._insert_sqlite = timed("outbox insert", outbox._insert_sqlite, lambda args, result: len(args[1]))
-    store._seal_sqlite = timed("seal", store._seal_sqlite, lambda args, result: result.count)
-    store._link = timed("seal: link", store._link, lambda args, result: len(result))
+    outbox.insert_rows = timed("outbox insert", outbox.insert_rows, lambda args, result: len(args[1]))
+    watermark.seal_sqlite = timed("seal", watermark.seal_sqlite, lambda args, result: result.count)
+    watermark.link = timed("seal: link", watermark.link, lambda args, result: len(result))
     provisioning.Provisioning._record = timed_coroutine("request: record", provisioning.Provisioning._record)  # type: ignore[method-assign]
 
     path = os.environ["BENCH_TIMINGS"]

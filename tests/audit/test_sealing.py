@@ -10,7 +10,7 @@ import time
 from sqlalchemy import func, select
 
 from audit import Relay, RelayContext, Signal, chain_heads, read_sealed, record, record_many
-from audit.store import seal_pending, unsealed
+from audit.backends import seal_pending, unsealed
 from audit.tables import AuditEventRow, OutboxRow
 from scim_server.storage.engine import Database
 from tests.audit.conftest import provisioned

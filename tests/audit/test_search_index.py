@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from audit import Relay, purge_expired, record_many
 from audit.query import EventFilter, search_page
-from audit.store import search_words
+from audit.search_words import search_words
 from scim_server.storage.engine import Database
 from tests.audit.conftest import provisioned
 

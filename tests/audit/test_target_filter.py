@@ -12,7 +12,7 @@ import pytest
 from audit import Actor, EventDraft, Relay, RequestContext, Target, record_many
 from audit.query import EventFilter, QueryError, iter_batches, search_page
 from audit.query.export import count_matching
-from audit.store import seal_pending
+from audit.backends import seal_pending
 from scim_server.storage.engine import Database
 from tests.audit.conftest import provisioned
 
