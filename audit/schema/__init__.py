@@ -10,7 +10,7 @@ an empty database without a migration history of its own.
 
 from __future__ import annotations
 
-from alembic.operations import Operations
+from .ops import MigrationOps
 
 from . import (
     r0001_initial,
@@ -24,6 +24,7 @@ from .layout import LOCK_LOG, LOG_SCHEMA, log_database
 __all__ = [
     "LOCK_LOG",
     "LOG_SCHEMA",
+    "MigrationOps",
     "create",
     "log_database",
     "r0001_initial",
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 
-def create(op: Operations) -> None:
+def create(op: MigrationOps) -> None:
     """Audit's whole schema, revision by revision, on an empty database (on SQLite with the log's
     file attached as :data:`LOG_SCHEMA`)."""
     r0001_initial.create_tables(op)

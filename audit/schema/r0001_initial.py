@@ -9,7 +9,7 @@ The host creates its own tables between :func:`create_tables` and :func:`create_
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic.operations import Operations
+from .ops import MigrationOps
 from sqlalchemy.dialects import postgresql
 
 __all__ = ["create_tables", "create_guards", "drop_guards", "drop_tables"]
@@ -55,7 +55,7 @@ _POSTGRES_DDL = (
 )
 
 
-def create_tables(op: Operations) -> None:
+def create_tables(op: MigrationOps) -> None:
     """Audit's tables and their indexes, as they were at revision 0001."""
     op.create_table('audit_chains',
     sa.Column('organization', sa.String(length=63), nullable=False),
@@ -170,7 +170,7 @@ def create_tables(op: Operations) -> None:
     op.create_index(op.f('ix_log_streams_organization'), 'log_streams', ['organization'], unique=False)
 
 
-def create_guards(op: Operations) -> None:
+def create_guards(op: MigrationOps) -> None:
     """The append-only triggers, full-text search and the purge guard row (after the tables)."""
     bind = op.get_bind()
     for statement in _POSTGRES_DDL if bind.dialect.name == "postgresql" else _SQLITE_DDL:
@@ -178,7 +178,7 @@ def create_guards(op: Operations) -> None:
     bind.exec_driver_sql("INSERT INTO audit_purge_guard (id, organization, through_sequence) VALUES (1, NULL, NULL)")
 
 
-def drop_guards(op: Operations) -> None:
+def drop_guards(op: MigrationOps) -> None:
     """Undo :func:`create_guards` (before the host drops its tables)."""
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
@@ -189,7 +189,7 @@ def drop_guards(op: Operations) -> None:
         bind.exec_driver_sql("DROP TABLE IF EXISTS audit_events_fts")
 
 
-def drop_tables(op: Operations) -> None:
+def drop_tables(op: MigrationOps) -> None:
     """Undo :func:`create_tables`."""
     op.drop_index(op.f('ix_log_streams_organization'), table_name='log_streams')
     op.drop_table('log_streams')

@@ -11,7 +11,7 @@ PostgreSQL's GIN index is maintained by the database itself and is unchanged.
 
 from __future__ import annotations
 
-from alembic.operations import Operations
+from .ops import MigrationOps
 
 __all__ = ["upgrade", "downgrade"]
 
@@ -22,7 +22,7 @@ _DELETE_INDEXED = """CREATE TRIGGER audit_events_fts_delete AFTER DELETE ON audi
           VALUES ('delete', old.pk, old.search_text); END"""
 
 
-def upgrade(op: Operations) -> None:
+def upgrade(op: MigrationOps) -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
@@ -39,7 +39,7 @@ def upgrade(op: Operations) -> None:
         bind.exec_driver_sql(statement)
 
 
-def downgrade(op: Operations) -> None:
+def downgrade(op: MigrationOps) -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return

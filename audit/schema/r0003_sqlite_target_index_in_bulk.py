@@ -14,7 +14,7 @@ PostgreSQL keeps its B-tree: the write cost this removes was measured on SQLite 
 
 from __future__ import annotations
 
-from alembic.operations import Operations
+from .ops import MigrationOps
 
 __all__ = ["upgrade", "downgrade"]
 
@@ -32,7 +32,7 @@ _DELETE_INDEXED_0002 = f"""CREATE TRIGGER audit_events_fts_delete AFTER DELETE O
           VALUES ('delete', old.pk, old.search_text); END"""
 
 
-def upgrade(op: Operations) -> None:
+def upgrade(op: MigrationOps) -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
@@ -49,7 +49,7 @@ def upgrade(op: Operations) -> None:
         bind.exec_driver_sql(statement)
 
 
-def downgrade(op: Operations) -> None:
+def downgrade(op: MigrationOps) -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return

@@ -12,7 +12,7 @@ SQLite cannot drop a table constraint, so the table is rebuilt with its pending 
 
 from __future__ import annotations
 
-from alembic.operations import Operations
+from .ops import MigrationOps
 
 __all__ = ["upgrade", "downgrade"]
 
@@ -26,7 +26,7 @@ _SQLITE_TABLE = """CREATE TABLE {name} (
 )"""
 
 
-def _rebuild_sqlite(op: Operations, *, unique: bool) -> None:
+def _rebuild_sqlite(op: MigrationOps, *, unique: bool) -> None:
     bind = op.get_bind()
     for statement in (
         _SQLITE_TABLE.format(name="audit_outbox_rebuilt", unique=",\n    UNIQUE (event_id)" if unique else ""),
@@ -38,14 +38,14 @@ def _rebuild_sqlite(op: Operations, *, unique: bool) -> None:
         bind.exec_driver_sql(statement)
 
 
-def upgrade(op: Operations) -> None:
+def upgrade(op: MigrationOps) -> None:
     if op.get_bind().dialect.name == "sqlite":
         _rebuild_sqlite(op, unique=False)
     else:
         op.drop_constraint("audit_outbox_event_id_key", "audit_outbox", type_="unique")
 
 
-def downgrade(op: Operations) -> None:
+def downgrade(op: MigrationOps) -> None:
     if op.get_bind().dialect.name == "sqlite":
         _rebuild_sqlite(op, unique=True)
     else:

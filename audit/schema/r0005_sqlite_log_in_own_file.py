@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from alembic.operations import Operations
+from .ops import MigrationOps
 from sqlalchemy.engine import Connection
 
 from .layout import LOG_SCHEMA
@@ -58,7 +58,7 @@ def _qualified(sql: str, schema: str) -> str:
     return _CREATE.sub(lambda m: f'{m.group(1)}{schema}."{m.group(2)}"', sql, count=1)
 
 
-def _move(op: Operations, source: str, target: str) -> None:
+def _move(op: MigrationOps, source: str, target: str) -> None:
     """Every log table from ``source`` into ``target``, rows, indexes and triggers included."""
     bind = op.get_bind()
     if existing := _names(bind, target, "table", of=_TABLES + _FTS):
@@ -85,7 +85,7 @@ def _move(op: Operations, source: str, target: str) -> None:
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS {source}.{name}")
 
 
-def upgrade(op: Operations) -> None:
+def upgrade(op: MigrationOps) -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
@@ -97,7 +97,7 @@ def upgrade(op: Operations) -> None:
     bind.exec_driver_sql(f"INSERT INTO {_LOG}.audit_seal_state (id, outbox_through) VALUES (1, 0)")
 
 
-def downgrade(op: Operations) -> None:
+def downgrade(op: MigrationOps) -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return
