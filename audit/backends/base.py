@@ -60,3 +60,15 @@ class Backend(Protocol):
     async def prune_outbox(self, conn: AsyncConnection) -> int:
         """Delete what the sealer sealed but left in the outbox; returns how many rows went."""
         ...
+
+    async def has_unindexed(self, conn: AsyncConnection) -> bool:
+        """Whether any sealed event waits for the full-text index (a read)."""
+        ...
+
+    async def index_sealed(self, conn: AsyncConnection, *, limit: int) -> int:
+        """Add up to ``limit`` sealed events to the full-text index, in a ``seal()`` transaction."""
+        ...
+
+    async def rewind_index_after_purge(self, conn: AsyncConnection) -> None:
+        """Keep the full-text index's bookkeeping right after a retention purge, in its transaction."""
+        ...

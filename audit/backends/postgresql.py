@@ -1,5 +1,6 @@
 """PostgreSQL: one database, statements through SQLAlchemy, the sealer deletes what it seals
-(:mod:`audit.sealing.delete_as_sealed`, which says why)."""
+(:mod:`audit.sealing.delete_as_sealed`, which says why), and the database keeps the full-text
+(GIN) index itself."""
 
 from __future__ import annotations
 
@@ -36,3 +37,12 @@ class PostgreSQLBackend(SealingOperations):
 
     async def lock_log(self, conn: AsyncConnection) -> None:
         """One database: the host's write transaction takes row locks as it goes; nothing to do."""
+
+    async def has_unindexed(self, conn: AsyncConnection) -> bool:
+        return False
+
+    async def index_sealed(self, conn: AsyncConnection, *, limit: int) -> int:
+        return 0
+
+    async def rewind_index_after_purge(self, conn: AsyncConnection) -> None:
+        """The GIN index follows deletes by itself."""

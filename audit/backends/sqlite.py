@@ -1,7 +1,8 @@
 """SQLite: statements straight to sqlite3 where the host offers its connection, the log in its own file.
 
 Recording inserts into the outbox in the main file; sealing writes only the log's file and keeps
-a watermark over the outbox (:mod:`audit.sealing.watermark`, which says why).
+a watermark over the outbox (:mod:`audit.sealing.watermark`, which says why); sealed events join
+the FTS5 indexes in bulk, behind the sealer (:mod:`audit.search_index`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import orjson
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import search_index
 from ..host import HostTransaction, sqlite3_of
 from ..schema.layout import LOCK_LOG
 from ..sealing import WatermarkSealer
@@ -69,3 +71,12 @@ class SQLiteBackend(SealingOperations):
         the log and then writes it could find that the sealer committed in between and fail
         (``SQLITE_BUSY_SNAPSHOT``). Taking the log's lock first rules that out."""
         (await sqlite3_of(conn)).execute(LOCK_LOG)
+
+    async def has_unindexed(self, conn: AsyncConnection) -> bool:
+        return await search_index.has_unindexed(conn)
+
+    async def index_sealed(self, conn: AsyncConnection, *, limit: int) -> int:
+        return await search_index.index_sealed(conn, limit=limit)
+
+    async def rewind_index_after_purge(self, conn: AsyncConnection) -> None:
+        await search_index.rewind_after_purge(conn)

@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..metrics import EVENTS_SEALED, SEAL_LAG_SECONDS
 from ..retention import purge_expired
-from ..search_index import INDEX_BATCH, has_unindexed, index_sealed
+from ..search_index import INDEX_BATCH
 from ..signals import OUTBOX_WRITTEN, Signal
 from ..signing import CheckpointKey, load_signing_key
-from ..backends import has_pending, prune_outbox, seal_pending
+from ..backends import backend_for, has_pending, prune_outbox, seal_pending
 from ..checkpoints import write_checkpoints
 from ..host import AuditHost, Transactions
 from .lease import Lease, LeaseLost
@@ -175,12 +175,13 @@ class Relay:
         """Add every sealed event not yet in the full-text index to it; returns how many."""
         async with self.transactions.read() as conn:
             # Cheap check first (and nothing to do on PostgreSQL), so an idle relay never writes.
-            if not await has_unindexed(conn):
+            backend = backend_for(conn)
+            if not await backend.has_unindexed(conn):
                 return 0
         total = 0
         while True:
             async with self._log_write() as conn:
-                count = await index_sealed(conn, limit=INDEX_BATCH)
+                count = await backend.index_sealed(conn, limit=INDEX_BATCH)
             total += count
             if not count:
                 return total
