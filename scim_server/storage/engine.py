@@ -136,9 +136,11 @@ WRITER_CACHE_KIB = 32 * 1024
 class Database:
     """The engine plus, on SQLite, the process-wide write gate and group commit.
 
-    SQLite allows one writer at a time. Queueing writers on an asyncio lock in-process is far
-    cheaper than letting them collide on the file lock; other processes (a separate relay) still
-    meet the file lock, which ``BEGIN IMMEDIATE`` waits on (see ``sqlite_driver``). Since writes
+    SQLite allows one writer per file at a time. Queueing writers on an asyncio lock in-process is
+    far cheaper than letting them collide on the file lock; another process writing the main file
+    (``scimtrail`` commands, a relay renewing its lease) still meets the lock that each write
+    transaction takes up front (``_LOCK_MAIN``, see ``_on_begin``), which the driver waits for by
+    retrying off the event loop's back (see ``sqlite_driver``). Since writes
     are serialised anyway, they share one connection held open for the process's life, instead of
     a pool checkout, reset and return around every write.
 
