@@ -1,6 +1,10 @@
 """The audit domain: events, the transactional outbox, the sealed log and its relay.
 
-Usable without the SCIM service; the SCIM service uses only the names exported here.
+Usable without the SCIM service; the SCIM service uses only the names exported here. A host
+plugs in through one seam: it offers its transactions (:class:`AuditHost`), tells audit about
+each write transaction (:class:`HostTransaction`, :func:`attach`), and applies audit's schema
+from its migrations (:mod:`audit.schema`). What differs between SQLite and PostgreSQL is chosen
+once per engine (:func:`backend_for`); :mod:`audit.testing.contract` checks a host.
 """
 
 from .events import CATALOGUE, Actor, EventDraft, RequestContext, Target, category_of

@@ -29,7 +29,7 @@ from .. import outbox
 from ..backends import backend_for, prune_outbox, seal_pending
 from ..chain import GENESIS_HASH, link_hash
 from ..events import Actor, EventDraft, Target
-from ..host import AuditHost
+from ..host import AuditHost, transaction_of
 from ..log_reads import read_sealed
 from ..outbox import after_commit, record, record_many
 from ..relay import Relay
@@ -120,6 +120,15 @@ class AuditHostContract:
                 raise RuntimeError("rolled back")
         assert observed == [("inside", 0)]
         assert ran == ["committed"]
+
+    async def test_a_read_never_sees_a_writers_transaction(self, audit_host: AuditHost) -> None:
+        """Connections are pooled: a host detaches what it attached before a connection goes back."""
+        async with audit_host.write() as conn:
+            assert transaction_of(conn) is not None
+            await record(conn, _event("jane@acme.example"))
+        for _ in range(3):
+            async with audit_host.read() as conn:
+                assert transaction_of(conn) is None
 
     async def test_concurrent_writers_keep_their_own_events(self, audit_host: AuditHost) -> None:
         """Units of work that commit together (a host's group commit) keep their own terms."""
