@@ -6,16 +6,18 @@ only a connection (the relay, verification, tests).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..sealing import SealResult
 from .base import Backend, OutboxValues
 from .postgresql import PostgreSQLBackend
 from .sqlite import SQLiteBackend
+
+if TYPE_CHECKING:
+    from ..sealing import SealResult
 
 __all__ = [
     "Backend",
