@@ -23,7 +23,7 @@ from sqlalchemy import insert, select
 from ._unique import translate_unique
 from .events import format_timestamp
 from .tables import SIGNING_KEYS
-from .transactions import Transactions
+from .host import Transactions
 
 __all__ = [
     "CheckpointKey",

@@ -19,8 +19,8 @@ from starlette.routing import Route
 from ..access import Authorize, Caller
 from ..events import RequestContext
 from ..retention import RetentionError, get_retention, set_retention
-from ..store import read_event
-from ..transactions import Transactions
+from ..log_reads import read_event
+from ..host import Transactions
 from .export import FORMATS, encode, iter_batches, record_export
 from .filters import EventFilter, QueryError, search_page
 

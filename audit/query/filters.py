@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import search_index
 from ..events import CATALOGUE, format_timestamp
-from ..store import EVENT_COLUMNS, SealedEvent
+from ..log_reads import EVENT_COLUMNS, SealedEvent
 from ..tables import EVENTS
 
 __all__ = ["QueryError", "EventFilter", "Page", "RANGES", "search_page", "read_range", "count_matching", "encode_cursor"]

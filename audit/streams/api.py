@@ -20,7 +20,7 @@ from starlette.schemas import SchemaGenerator
 from audit.access import Authorize, Caller
 from audit.events import RequestContext
 from audit.relay.sinks import Delivered, DestinationPolicy, Rejected, Retry
-from audit.transactions import Transactions
+from audit.host import Transactions
 
 from .crypto import SecretBox
 from .service import StreamError, StreamService, render

@@ -31,7 +31,7 @@ from audit.relay.sinks import (
     destination_host,
     get_sink,
 )
-from audit.transactions import Transactions
+from audit.host import Transactions
 
 from .crypto import SecretBox
 from .model import Stream, build_sink, dead_letter_count, lag, now, parse_stream_filter, sink_client, split_secrets

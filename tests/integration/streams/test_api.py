@@ -17,7 +17,7 @@ from starlette.routing import Mount
 import audit
 from audit.access import Caller
 from audit.metrics import exposition, refresh
-from audit.store import unsealed
+from audit.backends import unsealed
 from audit.streams import SecretBox, SecretBoxError, create_streams_app, streams_openapi_paths, streams_routes
 from audit.streams.tables import StreamRow
 from audit.tables import AuditEventRow, OutboxRow
