@@ -7,7 +7,14 @@ Each tree's ``bench/tools/serve_plain.py`` serves its own code (``PYTHONPATH`` i
 its own fresh SQLite database; wrk (16 connections, ``lua/post_users.lua``) runs against each in
 turn, round after round, alternating the order, and the medians are compared. ``--env`` sets the
 same environment for every server (``SCIMTRAIL_AUDIT_ENABLED=false``, …), ``--env-for NAME:K=V``
-one server's, so one tree can run twice, configured two ways. A tree whose migrations
+one server's, so one tree can run twice, configured two ways, e.g. where the relay runs:
+
+    .venv/bin/python bench/ab.py off=. inproc=. child=. --env-for off:SCIMTRAIL_AUDIT_ENABLED=false \
+        --env-for inproc:SCIMTRAIL_RELAY=inprocess
+
+Trees from before ``SCIMTRAIL_RELAY`` read ``SCIMTRAIL_RELAY_PROCESS=false`` (inside the server)
+and ``SCIMTRAIL_RUN_RELAY=false`` (no relay) instead, and later trees refuse those two: give each
+tree its own with ``--env-for``. A tree whose migrations
 are older than the current one cannot open a database the current ``scimtrail org create`` made:
 compare commits on the same side of a migration, or put a wrapper ``bench/tools/serve_plain.py``
 in a directory of its own that adapts the database first.

@@ -3,10 +3,10 @@
     .venv/bin/python bench/audit_overhead.py [--seconds 10] [--rounds 3]
 
 Two ``scimtrail serve`` processes on their own SQLite files, identical but for
-``SCIMTRAIL_AUDIT_ENABLED``, with the relay in the process the audited server starts beside
-itself (``--relay process``, the embedded default), sealing inside the server
-(``--relay in-process``, ``SCIMTRAIL_RELAY_PROCESS=false``) or run by hand as ``scimtrail relay``
-(``--relay separate``); wrk
+``SCIMTRAIL_AUDIT_ENABLED``, with the relay where ``--relay`` says (``SCIMTRAIL_RELAY``): in the
+child process the audited server starts beside itself (``--relay child``, the embedded default),
+inside the server (``--relay inprocess``) or beside it, started by this script
+(``--relay external``, ``tools/run_relay.py``); wrk
 (16 connections, ``lua/post_users.lua``) runs against each in turn, round after round, which
 goes first alternating, and the median of the rounds' audited/unaudited ratios is the figure
 (the ratio of the two medians is printed beside it). While the audited server is under
@@ -91,8 +91,7 @@ def _server(dataset: Dataset, name: str, *, relay: str, **env: str) -> Server:
         env={
             "SCIMTRAIL_DATABASE_URL": dataset.url,
             "SCIMTRAIL_LOG_LEVEL": "warning",
-            "SCIMTRAIL_RUN_RELAY": "false" if relay == "separate" else "true",
-            "SCIMTRAIL_RELAY_PROCESS": "true" if relay == "process" else "false",
+            "SCIMTRAIL_RELAY": relay,
             **env,
         },
         log=dataset.directory / f"server-{name}.log",
@@ -117,7 +116,7 @@ def measure(seconds: int, rounds: int, connections: int, relay: str) -> list[Fig
     audited_data, plain_data = build_dataset(0), build_dataset(0)
     audited = _server(audited_data, "audit-on", relay=relay, SCIMTRAIL_AUDIT_ENABLED="true")
     plain = _server(plain_data, "audit-off", relay=relay, SCIMTRAIL_AUDIT_ENABLED="false")
-    relay_proc = _relay_process(audited_data) if relay == "separate" else None
+    relay_proc = _relay_process(audited_data) if relay == "external" else None
     runs: dict[str, list[WrkResult]] = {"audit on": [], "audit off": []}
     lags: list[float] = []
     relay_cpu_ms: list[float] = []
@@ -171,7 +170,7 @@ def measure(seconds: int, rounds: int, connections: int, relay: str) -> list[Fig
     )
     say(f"audited vs unaudited: median of the rounds' ratios {ratio:.1%}, ratio of the medians {of_medians:.1%}")
     say(f"seal lag (oldest unsealed event, sampled every 50 ms): p99 {lag_p99:.3f} s, max {max(lags, default=0):.3f} s")
-    if relay == "process":
+    if relay == "child":
         say(f"the relay process's own CPU per audited request (median): {statistics.median(relay_cpu_ms):.3f} ms")
     return [
         Figure(
@@ -191,10 +190,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--relay",
-        choices=("process", "in-process", "separate"),
-        default="process",
-        help="the relay in the process the server starts (the embedded default), inside the server,"
-        " or run by hand as scimtrail relay",
+        choices=("child", "inprocess", "external"),
+        default="child",
+        help="SCIMTRAIL_RELAY: the relay in the child the server starts (the embedded default), inside"
+        " the server, or in a process of its own that this script starts",
     )
     args = parse_args(parser, seconds=1, rounds=1)
     say(machine_note())

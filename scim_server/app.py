@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,7 +26,7 @@ from .logs import configure_logging
 from .metrics import exposition as http_metrics
 from .services import Provisioning
 from .services.credentials import Credentials
-from .relay_process import RelayProcess, runs_apart
+from .relay_placement import ServerRelay
 from .secret_key import resolve_secret_key
 from .settings import Settings
 from .storage.engine import Database, create_engine
@@ -90,38 +88,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    relay_process = RelayProcess(settings) if runs_apart(settings) else None
+    # Wherever settings.relay puts the sealer: this process, a child, or another operator's process.
+    server_relay = ServerRelay(settings, db, relay)
 
     async def metrics(_: Request) -> Response:
         await audit.refresh_metrics(db)
-        relay_counters = relay_process.metrics() if relay_process is not None else None
-        return Response(http_metrics() + audit.metrics_exposition(relay_counters), media_type=audit.METRICS_CONTENT_TYPE)
+        return Response(
+            http_metrics() + audit.metrics_exposition(server_relay.metrics()), media_type=audit.METRICS_CONTENT_TYPE
+        )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await upgrade(db.engine)
-        pruner: asyncio.Task[None] | None = None
-        if relay_process is not None:
-            await relay_process.start()
-        elif settings.run_relay:
-            await relay.start()
-        if not (settings.run_relay and relay_process is None) and db.dialect == "sqlite":
-            # The sealer is elsewhere and writes only the log's file: what it sealed leaves the
-            # outbox from this side.
-            pruner = asyncio.create_task(audit.prune_outbox_forever(db), name="audit-outbox-pruner")
-        where = "process" if relay_process is not None else "in-process" if settings.run_relay else "off"
-        _log.info("started", database=db.dialect, relay=where)
+        await server_relay.start()
+        _log.info("started", database=db.dialect, relay=str(settings.relay))
         try:
             yield
         finally:
-            if pruner is not None:
-                pruner.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pruner
-            if relay_process is not None:
-                await relay_process.stop()
-            elif settings.run_relay:
-                await relay.stop()
+            await server_relay.stop()
             await authenticator.aclose()
             await db.dispose()
 

@@ -99,7 +99,7 @@ class Tenant:
 @pytest.fixture
 async def app_env(database_url: str) -> AsyncIterator[Callable[..., object]]:
     """Start the app's lifespan (migrations) and yield a factory for tenants on it."""
-    settings = Settings.from_env({}, database_url=database_url, run_relay=False)
+    settings = Settings.from_env({}, database_url=database_url, relay="off")
     app = create_app(settings)
     clients: list[httpx.AsyncClient] = []
     async with app.router.lifespan_context(app):

@@ -1,4 +1,5 @@
-"""The audit relay as its own process (what ``scimtrail relay`` runs), for the audit benchmarks.
+"""The audit relay as its own process (what ``scimtrail relay`` runs), for the audit benchmarks,
+beside a server started with ``SCIMTRAIL_RELAY=external``.
 
     SCIMTRAIL_DATABASE_URL=… .venv/bin/python bench/tools/run_relay.py
 """

@@ -54,7 +54,7 @@ async def test_create_test_pause_and_delete_a_webhook_stream(tmp_path: Path) -> 
 
         code, out, _ = await _cli(env, "stream", "pause", "--org", "acme", created["id"])
         assert json.loads(out)["state"] == "paused"
-        listed = json.loads((await _cli(env, "stream", "list", "--org", "acme"))[1])
+        listed = json.loads((await _cli(env, "stream", "list", "--org", "acme", "--json"))[1])
         assert [s["name"] for s in listed] == ["siem"] and _SECRET not in json.dumps(listed)
 
         code, _, err = await _cli(env, "stream", "create", "--org", "acme", "--type", "webhook", "--name", "bad", "--config", "{not json")
@@ -63,7 +63,7 @@ async def test_create_test_pause_and_delete_a_webhook_stream(tmp_path: Path) -> 
         assert code == 2 and "no organisation" in err
 
         assert (await _cli(env, "stream", "delete", "--org", "acme", created["id"]))[0] == 0
-        assert json.loads((await _cli(env, "stream", "list", "--org", "acme"))[1]) == []
+        assert json.loads((await _cli(env, "stream", "list", "--org", "acme", "--json"))[1]) == []
 
 
 async def test_a_private_destination_is_refused_unless_the_operator_allows_it(tmp_path: Path) -> None:

@@ -162,7 +162,7 @@ async def test_revoking_a_client_stops_its_access_tokens_at_once(live: Live) -> 
 
 
 async def test_access_tokens_expire(database_url: str) -> None:
-    app = create_app(Settings.from_env({}, database_url=database_url, run_relay=False, oauth_token_ttl_seconds=1))
+    app = create_app(Settings.from_env({}, database_url=database_url, relay="off", oauth_token_ttl_seconds=1))
     async with app.router.lifespan_context(app):
         await create_organization(app.state.db, "acme")
         svc = Credentials(app.state.db)

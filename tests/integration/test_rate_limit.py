@@ -45,7 +45,7 @@ def test_zero_rate_disables_limiting() -> None:
 
 @pytest.fixture
 async def limited_app(database_url: str) -> AsyncIterator[Any]:
-    app = create_app(Settings.from_env({}, database_url=database_url, run_relay=False,
+    app = create_app(Settings.from_env({}, database_url=database_url, relay="off",
                                        rate_limit_per_second=2.0, rate_limit_burst=3))
     async with app.router.lifespan_context(app):
         yield app

@@ -74,7 +74,7 @@ REFUSED = [
 async def _admin_api(tmp_path: Path, **env: str) -> AsyncIterator[httpx.AsyncClient]:
     """The real server app with ``SCIMTRAIL_…`` settings ``env``, and an admin's API client."""
     environ = {f"SCIMTRAIL_{name.upper()}": value for name, value in env.items()}
-    settings = Settings.from_env(environ, database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", run_relay=False)
+    settings = Settings.from_env(environ, database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", relay="off")
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await create_organization(app.state.db, "acme")
