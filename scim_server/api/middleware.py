@@ -14,6 +14,8 @@ import audit
 from scim_server.metrics import REQUEST_SECONDS, area_of
 from scim_server.protocol.errors import PayloadTooLarge
 
+from .errors import error_for
+
 __all__ = ["RequestContextMiddleware", "BodySizeLimitMiddleware", "send_error"]
 
 _log = structlog.get_logger("scimtrail.access")
@@ -87,7 +89,9 @@ class BodySizeLimitMiddleware:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    await send_error(send, 413, self._error().to_dict(), {"connection": "close"})
+                    # Refused before the app runs, so in the shape the path's clients read (SCIM or API).
+                    refusal = error_for(scope, 413, self._error().detail, {"connection": "close"})
+                    await refusal(scope, receive, send)
                     return
         received = 0
 
@@ -97,7 +101,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Rendered by the application's error handler like any other SCIM error.
+                    # Rendered by the handlers of the app reading the body: SCIM's, the API's, or the pages'.
                     raise self._error()
             return message
 
