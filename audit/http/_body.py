@@ -44,17 +44,19 @@ async def read_json_object(
 ) -> dict[str, Any]:
     """The body as a JSON object with only ``fields`` in it; no body at all is ``{}``.
 
-    413 ``too_large`` over ``max_bytes``; 415 ``unsupported_media_type`` unless it is JSON;
+    413 ``too_large`` over ``max_bytes``; 415 ``unsupported_media_type`` for a declared non-JSON type;
     400 ``invalid_json``, ``invalid_request`` (not an object) or ``unknown_field``.
     """
     raw = await _read(request, max_bytes)
     if not raw.strip():
         return {}
-    content_type = request.headers.get("content-type", "")
-    if not _is_json(content_type):
+    content_type = request.headers.get("content-type")
+    # No Content-Type at all is read as JSON (clients that send bare bytes mean JSON here); a
+    # declared other type (a form, text) is refused rather than guessed at.
+    if content_type is not None and not _is_json(content_type):
         raise ApiError(
             415, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json).",
-            details={"content_type": content_type or None},
+            details={"content_type": content_type},
         )
     try:
         body = orjson.loads(raw)
