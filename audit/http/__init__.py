@@ -13,7 +13,7 @@
 
 from ._app import api_app
 from ._body import DEFAULT_MAX_BODY_BYTES, read_json_object
-from ._context import Networks, client_ip, from_trusted_proxy, request_context, request_id_of
+from ._context import Networks, client_ip, from_trusted_proxy, request_context, request_id_of, sane_request_id
 from ._errors import ApiError, code_for
 from ._openapi import ApiInfo, openapi_document
 from ._operations import Call, Handler, Operation, Param, Section, anyone, routes
@@ -46,5 +46,6 @@ __all__ = [
     "request_context",
     "request_id_of",
     "routes",
+    "sane_request_id",
     "translate",
 ]

@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 
 from ..events import RequestContext
 
-__all__ = ["Networks", "client_ip", "from_trusted_proxy", "request_context", "request_id_of"]
+__all__ = ["Networks", "client_ip", "from_trusted_proxy", "request_context", "request_id_of", "sane_request_id"]
 
 Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
 
@@ -50,13 +50,17 @@ def client_ip(request: HTTPConnection, trusted: Networks = ()) -> str | None:
     return host
 
 
+def sane_request_id(incoming: str) -> str | None:
+    """A client's ``X-Request-Id`` if it is safe to log and echo (short, no spaces or markup)."""
+    return incoming if _SAFE_REQUEST_ID.match(incoming) else None
+
+
 def request_id_of(request: HTTPConnection) -> str | None:
     """The id the host's middleware gave the request, else a sane ``X-Request-Id`` the client sent."""
     assigned = request.scope.get("state", {}).get("request_id")
     if assigned:
         return str(assigned)
-    incoming = request.headers.get("x-request-id", "")
-    return incoming if _SAFE_REQUEST_ID.match(incoming) else None
+    return sane_request_id(request.headers.get("x-request-id", ""))
 
 
 def request_context(request: HTTPConnection, trusted: Networks = ()) -> RequestContext:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -11,6 +10,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import audit
+from audit.http import sane_request_id
 from scim_server.metrics import REQUEST_SECONDS, area_of
 from scim_server.protocol.errors import PayloadTooLarge
 
@@ -19,7 +19,6 @@ from .errors import error_for
 __all__ = ["RequestContextMiddleware", "BodySizeLimitMiddleware", "send_error"]
 
 _log = structlog.get_logger("scimtrail.access")
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 async def send_error(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
@@ -42,7 +41,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else f"req_{audit.new_ulid()}"
+        request_id = sane_request_id(incoming) or f"req_{audit.new_ulid()}"
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
