@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -153,6 +153,3 @@ def routes(section: Section[Any], *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTE
         for op in section.operations
     ]
 
-
-def all_operations(sections: Sequence[Section[Any]]) -> list[tuple[Section[Any], Operation[Any]]]:
-    return [(section, op) for section in sections for op in section.operations]

@@ -29,7 +29,6 @@ class Admin:
     acting: Acting
 
 
-_Json = JsonResponse
 _SECRETS = ("token", "client_secret", "key")
 
 
@@ -48,28 +47,28 @@ def _render(view: Any) -> dict[str, Any]:
 async def get_organization(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
     org = await svc.organization(acting)
-    return _Json({"slug": org.slug, "name": org.name, "created_at": org.created_at, "scim_base_path": "/scim/v2"})
+    return JsonResponse({"slug": org.slug, "name": org.name, "created_at": org.created_at, "scim_base_path": "/scim/v2"})
 
 
 async def list_tokens(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
-    return _Json({"tokens": [_render(t) for t in await svc.list_tokens(acting)]})
+    return JsonResponse({"tokens": [_render(t) for t in await svc.list_tokens(acting)]})
 
 
 async def create_token(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
     body = validate(call.body, "TokenCreate")
-    return _Json(_render(await svc.create_token(acting, body["label"], body.get("expires_at"))), status_code=201)
+    return JsonResponse(_render(await svc.create_token(acting, body["label"], body.get("expires_at"))), status_code=201)
 
 
 async def get_token(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
-    return _Json(_render(await svc.get_token(acting, call.path("id"))))
+    return JsonResponse(_render(await svc.get_token(acting, call.path("id"))))
 
 
 async def revoke_token(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
-    return _Json(_render(await svc.revoke_token(acting, call.path("id"))))
+    return JsonResponse(_render(await svc.revoke_token(acting, call.path("id"))))
 
 
 async def rotate_token(call: Call[Admin]) -> Response:
@@ -82,50 +81,50 @@ async def rotate_token(call: Call[Admin]) -> Response:
         old_until = utcnow() + timedelta(seconds=body["grace_seconds"])
     token = await svc.rotate_token(acting, call.path("id"), old_expires_at=old_until, label=body.get("label"),
                                    expires_at=body.get("expires_at"))
-    return _Json(_render(token), status_code=201)
+    return JsonResponse(_render(token), status_code=201)
 
 
 async def list_clients(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
-    return _Json({"oauth_clients": [_render(c) for c in await svc.list_clients(acting)]})
+    return JsonResponse({"oauth_clients": [_render(c) for c in await svc.list_clients(acting)]})
 
 
 async def create_client(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
     body = validate(call.body, "OAuthClientCreate")
-    return _Json(_render(await svc.create_client(acting, body["label"])), status_code=201)
+    return JsonResponse(_render(await svc.create_client(acting, body["label"])), status_code=201)
 
 
 async def get_client(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
-    return _Json(_render(await svc.get_client(acting, call.path("id"))))
+    return JsonResponse(_render(await svc.get_client(acting, call.path("id"))))
 
 
 async def revoke_client(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
-    return _Json(_render(await svc.revoke_client(acting, call.path("id"))))
+    return JsonResponse(_render(await svc.revoke_client(acting, call.path("id"))))
 
 
 async def rotate_client_secret(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
-    return _Json(_render(await svc.rotate_client_secret(acting, call.path("id"))))
+    return JsonResponse(_render(await svc.rotate_client_secret(acting, call.path("id"))))
 
 
 async def list_accounts(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
-    return _Json({"admins": [_render(a) for a in await svc.list_accounts(acting)]})
+    return JsonResponse({"admins": [_render(a) for a in await svc.list_accounts(acting)]})
 
 
 async def create_account(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
     body = validate(call.body, "AccountCreate")
     account = await svc.create_account(acting, body["email"], body["role"], body.get("key_label", "default"))
-    return _Json(_render(account), status_code=201)
+    return JsonResponse(_render(account), status_code=201)
 
 
 async def get_account(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
-    return _Json(_render(await svc.get_account(acting, call.path("id"))))
+    return JsonResponse(_render(await svc.get_account(acting, call.path("id"))))
 
 
 async def delete_account(call: Call[Admin]) -> Response:
@@ -136,19 +135,19 @@ async def delete_account(call: Call[Admin]) -> Response:
 
 async def list_keys(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
-    return _Json({"keys": [_render(k) for k in await svc.list_keys(acting, call.path("id"))]})
+    return JsonResponse({"keys": [_render(k) for k in await svc.list_keys(acting, call.path("id"))]})
 
 
 async def create_key(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
     body = validate(call.body, "KeyCreate")
     key = await svc.create_key(acting, call.path("id"), body.get("label", "default"), body.get("expires_at"))
-    return _Json(_render(key), status_code=201)
+    return JsonResponse(_render(key), status_code=201)
 
 
 async def revoke_key(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
-    return _Json(_render(await svc.revoke_key(acting, call.path("id"), call.path("key_id"))))
+    return JsonResponse(_render(await svc.revoke_key(acting, call.path("id"), call.path("key_id"))))
 
 
 _NOT_FOUND = {404: "No such resource in this organisation."}
