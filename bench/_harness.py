@@ -6,9 +6,11 @@ Every wrk run is bounded in time. Nothing here targets anything but the loopback
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -26,8 +28,27 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 SCIMTRAIL = str(ROOT / ".venv" / "bin" / "scimtrail")
-WRK = "/usr/bin/wrk"
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
 LUA = BENCH / "lua"
+
+
+def parse_args(parser: argparse.ArgumentParser, **smoke: object) -> argparse.Namespace:
+    """Parse the command line, with ``--smoke``: the same script in about two seconds.
+
+    ``smoke`` holds the option values of a smoke run (a tiny database, 1 s load runs, one round);
+    options given on the command line still win. CI runs every script this way
+    (``tests/e2e/test_bench_smoke.py``) so the suite cannot rot; a smoke run's figures mean nothing.
+    """
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a ~2 s run on a tiny database, to check the script works (CI); its figures mean nothing",
+    )
+    args = parser.parse_args()
+    if args.smoke:
+        parser.set_defaults(**smoke)
+        args = parser.parse_args()
+    return args
 
 
 def free_port() -> int:

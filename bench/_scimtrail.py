@@ -1,7 +1,7 @@
 """Our server under test: a seeded database, the ``scimtrail`` process, a keep-alive client.
 
-The database is made the way an operator makes one (``scimtrail org create`` runs the
-migrations, creates the organisation and prints its token), then filled with SQLAlchemy Core
+The database is made the way ``scimtrail org create`` makes one (the migrations, then the
+organisation and its first token, through the same service), then filled with SQLAlchemy Core
 using the product's tables and rows shaped like those ``POST /Users`` stores.
 """
 
@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import re
 import shutil
 import statistics
-import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,9 +20,11 @@ from typing import Any
 
 import orjson
 
-from _harness import BENCH, PYTHON, SCIMTRAIL, Server, free_port, say, table, workdir
+from _harness import SCIMTRAIL, Server, free_port, say, table, workdir
 from _seed import group_id, org_id_of, seed_group, seed_users, user_id
+from scim_server.services.organizations import create_organization
 from scim_server.storage.engine import Database, create_engine
+from scim_server.storage.migrations import upgrade
 
 ORG = "bench"
 
@@ -41,6 +41,16 @@ class Dataset:
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+async def _create(url: str) -> str:
+    """What ``scimtrail org create`` does: migrate, create the organisation, return its token."""
+    db = Database(create_engine(url))
+    try:
+        await upgrade(db.engine)
+        return (await create_organization(db, ORG)).token
+    finally:
+        await db.dispose()
 
 
 async def _fill(url: str, users: int, joiners: int, groups: dict[str, int]) -> dict[str, str]:
@@ -65,38 +75,25 @@ def build_dataset(users: int, *, joiners: int = 0, groups: dict[str, int] | None
     """
     directory = workdir("data")
     url = f"sqlite+aiosqlite:///{directory / 'scimtrail.db'}"
-    out = subprocess.run(
-        [SCIMTRAIL, "org", "create", ORG],
-        env={"SCIMTRAIL_DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    found = re.search(r"\b(scim_[A-Za-z0-9_-]+)", out)
-    if found is None:
-        raise RuntimeError(f"no token in `scimtrail org create` output:\n{out}")
+    token = asyncio.run(_create(url))
     t0 = time.monotonic()
     ids = asyncio.run(_fill(url, users, joiners, groups or {}))
     say(
         f"seeded {users:,} users (+{joiners:,} joiners), groups {groups or {}} "
         f"in {time.monotonic() - t0:.1f}s ({directory})"
     )
-    return Dataset(directory, url, found.group(1), users, range(users, users + joiners), ids)
+    return Dataset(directory, url, token, users, range(users, users + joiners), ids)
 
 
-def our_server(dataset: Dataset, *, variant: str | None = None, **env: str) -> Server:
-    """``scimtrail serve`` on the dataset; ``variant`` names a change from ``tools/serve_variant.py``."""
+def our_server(dataset: Dataset, **env: str) -> Server:
+    """``scimtrail serve`` on the dataset, as shipped but for the settings in ``env``."""
     port = free_port()
-    cmd = [SCIMTRAIL, "serve"]
-    if variant is not None:
-        cmd = [PYTHON, str(BENCH / "tools" / "serve_variant.py"), variant]
     return Server(
-        f"scimtrail-{variant or 'as-shipped'}",
-        [*cmd, "--host", "127.0.0.1", "--port", str(port)],
+        "scimtrail",
+        [SCIMTRAIL, "serve", "--host", "127.0.0.1", "--port", str(port)],
         port,
         env={"SCIMTRAIL_DATABASE_URL": dataset.url, **env},
-        log=dataset.directory / f"server-{variant or 'as-shipped'}.log",
+        log=dataset.directory / "server.log",
     )
 
 
@@ -203,8 +200,8 @@ def report(title: str, figures: Sequence[Figure]) -> None:
 
 
 @contextmanager
-def serving(dataset: Dataset, *, variant: str | None = None, **env: str) -> Iterator[Server]:
-    server = our_server(dataset, variant=variant, **env)
+def serving(dataset: Dataset, **env: str) -> Iterator[Server]:
+    server = our_server(dataset, **env)
     server.start(timeout=120)
     try:
         yield server

@@ -19,7 +19,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from _harness import PYTHON, Server, WrkResult, free_port, machine_note, post_users, say, table
+from _harness import PYTHON, Server, WrkResult, free_port, machine_note, parse_args, post_users, say, table
 from _scimtrail import Dataset, build_dataset
 
 
@@ -33,7 +33,7 @@ def main() -> None:
         "--env-for", action="append", default=[], metavar="NAME:K=V",
         help="K=V for one tree's server only: the same tree twice, configured two ways",
     )
-    args = parser.parse_args()
+    args = parse_args(parser, seconds=1, rounds=1)
     trees = [(name, Path(path).resolve()) for name, _, path in (t.partition("=") for t in args.trees)]
     env = dict(kv.partition("=")[::2] for kv in args.env)
     own: dict[str, dict[str, str]] = {name: {} for name, _ in trees}

@@ -30,7 +30,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _harness import BENCH, PYTHON, Server, WrkResult, free_port, machine_note, post_users, say, table
+from _harness import BENCH, PYTHON, Server, WrkResult, free_port, machine_note, parse_args, post_users, say, table
 from _scimtrail import Dataset, Figure, build_dataset, report
 
 
@@ -196,7 +196,7 @@ def main() -> None:
         help="the relay in the process the server starts (the embedded default), inside the server,"
         " or run by hand as scimtrail relay",
     )
-    args = parser.parse_args()
+    args = parse_args(parser, seconds=1, rounds=1)
     say(machine_note())
     figures = measure(args.seconds, args.rounds, args.connections, args.relay)
     report(f"Audit overhead and seal lag (relay {args.relay}) against the issue's targets", figures)

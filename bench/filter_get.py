@@ -15,7 +15,7 @@ import argparse
 import random
 from urllib.parse import quote
 
-from _harness import machine_note, say, wrk
+from _harness import machine_note, parse_args, say, wrk
 from _scimtrail import Client, Dataset, Figure, build_dataset, report, sample, serving
 from _seed import user_name
 
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=10)
-    args = parser.parse_args()
+    args = parse_args(parser, users=200, requests=50, seconds=1)
     say(machine_note())
     dataset = build_dataset(args.users)
     try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from _harness import Server, machine_note, say
+from _harness import Server, machine_note, parse_args, say
 from _scimtrail import Client, Dataset, Figure, Latency, build_dataset, interleaved, report, serving
 from _seed import user_id
 
@@ -119,7 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=100_000, help="size of the big group (= users stored)")
     parser.add_argument("--requests", type=int, default=200, help="PATCHes per group and variant")
-    args = parser.parse_args()
+    args = parse_args(parser, members=200, requests=10)
     say(machine_note())
     dataset = build_dataset(args.members, joiners=2 * args.requests + 10, groups={"big": args.members, "small": 10})
     try:

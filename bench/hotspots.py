@@ -20,7 +20,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from _harness import ROOT, machine_note, say, wrk
+from _harness import ROOT, machine_note, parse_args, say, wrk
 from _scimtrail import Client, build_dataset, serving
 from _seed import user_id
 
@@ -63,9 +63,8 @@ def main() -> None:
         "--env", action="append", default=[], metavar="NAME=VALUE",
         help="a server setting, e.g. SCIMTRAIL_AUDIT_ENABLED=false (repeatable)",
     )
-    parser.add_argument("--variant", default=None, help="a change from tools/serve_variant.py")
     parser.add_argument("--keep", type=Path, default=None, help="directory for the raw py-spy output")
-    args = parser.parse_args()
+    args = parse_args(parser, users=200, seconds=1)
     if not Path(PY_SPY).exists():
         sys.exit("py-spy is not installed: .venv/bin/pip install py-spy")
 
@@ -76,7 +75,7 @@ def main() -> None:
     raw = dataset.directory / "py-spy.txt"
     try:
         settings = dict(item.split("=", 1) for item in args.env)
-        with serving(dataset, variant=args.variant, **settings) as server:
+        with serving(dataset, **settings) as server:
             spy = subprocess.Popen(
                 [PY_SPY, "record", "--pid", str(server.pid), "--duration", str(args.seconds), "--rate", "250",
                  "--format", "raw", "--output", str(raw), "--nonblocking", *(["--gil"] if args.gil else [])],

@@ -4,10 +4,9 @@
 
 The quickest loop for working on the hot paths: the figures are the app's own cost (middleware,
 protocol, services, storage) per request, wall and CPU (``process_time``: every thread of the
-process, aiosqlite's included), one request at a time. ``--profile "POST /Users"`` (any
-operation name printed) runs cProfile over that operation and prints the top functions by own
-time and the number of SQLite thread hops per request (``BENCH_PROFILE_DUMP=FILE`` also saves the
-raw profile for ``pstats``).
+process), one request at a time. ``--profile "POST /Users"`` (any operation name printed) runs
+cProfile over that operation and prints the top functions by own time
+(``BENCH_PROFILE_DUMP=FILE`` also saves the raw profile for ``pstats``).
 """
 
 from __future__ import annotations
@@ -20,16 +19,14 @@ import os
 import pstats
 import random
 import statistics
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 
-from _harness import Reply, _human, asgi_call, machine_note, say, table
+from _harness import Reply, _human, asgi_call, machine_note, parse_args, say, table
 from _scimtrail import Dataset, build_dataset
 from _seed import user_id, user_name
 from scim_server.app import configure, create_app
@@ -134,26 +131,13 @@ async def run(args: argparse.Namespace, dataset: Dataset) -> None:
 
 
 async def _profile(call: Callable[[int], Awaitable[Reply]], n: int, sort: str) -> None:
-    import aiosqlite.core
-
-    hops = 0
-    original = aiosqlite.core.Connection._execute
-
-    async def counting(self: Any, fn: Any, *a: Any, **kw: Any) -> Any:
-        nonlocal hops
-        hops += 1
-        return await original(self, fn, *a, **kw)
-
-    aiosqlite.core.Connection._execute = counting  # type: ignore[method-assign]
     profiler = cProfile.Profile()
     profiler.enable()
     for i in range(n):
         await call(i)
     profiler.disable()
-    aiosqlite.core.Connection._execute = original  # type: ignore[method-assign]
     if dump := os.environ.get("BENCH_PROFILE_DUMP"):
         profiler.dump_stats(dump)
-    say(f"aiosqlite thread hops per request: {hops / n:.1f}")
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "40")))
     say(out.getvalue())
@@ -164,16 +148,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--profile", default=None, help="an operation name to profile instead of timing all")
-    parser.add_argument("--variant", default=None, help="a change from tools/serve_variant.py, applied in-process")
     parser.add_argument("--log-level", default="warning", help="the server's log level (info logs every request)")
     parser.add_argument("--sort", default="tottime", help="cProfile sort key for --profile (tottime, cumulative)")
-    args = parser.parse_args()
+    args = parse_args(parser, users=200, repeat=20)
     say(machine_note())
-    if args.variant:
-        sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
-        import serve_variant
-
-        serve_variant.VARIANTS[args.variant]()
     try:
         import uvloop
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from _harness import machine_note, say, wrk
+from _harness import Server, machine_note, parse_args, say, wrk
 from _scimtrail import Client, Dataset, Figure, build_dataset, report, sample, serving
-from _harness import Server
 
 import filter_get
 import group_members
@@ -58,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=10)
-    args = parser.parse_args()
+    args = parse_args(parser, users=200, seconds=1)
     say(machine_note())
     dataset = build_dataset(args.users, joiners=60, groups={"big": args.users, "small": 10})
     try:

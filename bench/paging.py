@@ -16,7 +16,7 @@ import time
 
 import orjson
 
-from _harness import machine_note, say
+from _harness import machine_note, parse_args, say
 from _scimtrail import Client, Dataset, Figure, Latency, build_dataset, report, sample, serving
 
 
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--walk", type=int, default=None, help="cursor pages to follow (default: all)")
-    args = parser.parse_args()
+    args = parse_args(parser, users=300, requests=5)
     say(machine_note())
     dataset = build_dataset(args.users)
     try:

@@ -4,8 +4,8 @@
 
 Three servers on 127.0.0.1, side by side:
 
-- scimtrail, one uvicorn worker (uvloop + httptools) on SQLite as shipped (audit outbox,
-  in-process relay, request logs);
+- scimtrail, one uvicorn worker (uvloop + httptools) on SQLite as shipped (audit outbox, the
+  relay beside the server, request logs);
 - **scim2-server's own server**, the one the issue names: the ``scim2-server`` command of the
   PyPI package, in-memory, with a bearer token (a threaded ``wsgiref`` server);
 - scim2-server's ASGI application over the same in-memory storage under the same uvicorn as
@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from _harness import PYTHON, BENCH, ROOT, Server, WrkResult, free_port, machine_note, post_users, say, table, wrk
+from _harness import PYTHON, BENCH, ROOT, Server, WrkResult, free_port, machine_note, parse_args, post_users, say, table, wrk
 from _scimtrail import Figure, build_dataset, our_server, report
 
 PEER_TOKEN = "peer-bench-token"
@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
-    args = parser.parse_args()
+    args = parse_args(parser, seconds=1, rounds=1)
     say(machine_note())
     report("POST /Users against the issue's targets", measure(args.seconds, args.rounds, args.connections))
 

@@ -8,14 +8,15 @@
    memory exercise, whose peak RSS therefore covers the whole run.
 
 About 6 minutes with the defaults (``--quick``: about 2). Every wrk run is bounded (10 s by
-default) and every server is stopped by its PID.
+default) and every server is stopped by its PID. ``--smoke`` leaves out step 1, which is
+``post_users.py``'s own code and smoke run.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from _harness import machine_note, say
+from _harness import machine_note, parse_args, say
 from _scimtrail import Figure, build_dataset, report, serving
 
 import filter_get
@@ -29,13 +30,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter runs, fewer samples")
     parser.add_argument("--users", type=int, default=100_000)
-    args = parser.parse_args()
-    seconds, rounds, requests = (5, 1, 50) if args.quick else (10, 3, 200)
+    args = parse_args(parser, users=200)
+    seconds, rounds, requests = (1, 1, 10) if args.smoke else (5, 1, 50) if args.quick else (10, 3, 200)
 
     say(machine_note())
     figures: list[Figure] = []
-    say("\n== POST /Users vs scim2-server ==")
-    figures += post_users.measure(seconds, rounds, 16)
+    if not args.smoke:
+        say("\n== POST /Users vs scim2-server ==")
+        figures += post_users.measure(seconds, rounds, 16)
 
     dataset = build_dataset(args.users, joiners=2 * requests + 80, groups={"big": args.users, "small": 10})
     try:

@@ -22,8 +22,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import audit  # noqa: E402
+from _harness import free_port, parse_args  # noqa: E402
 from audit.access import Caller  # noqa: E402
 from audit.relay import Relay  # noqa: E402
 from audit.relay.delivery import DeliverySettings, DeliveryStage  # noqa: E402
@@ -81,8 +83,6 @@ async def _writer(db: Database, rate: float, seconds: float, counter: list[int])
 
 
 async def main(rate: float, seconds: float, writers: int, linger: float, without_delivery: bool = False) -> None:
-    from tests.support.server import free_port
-
     port = free_port()
     receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER, str(port)])
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,11 +127,11 @@ async def main(rate: float, seconds: float, writers: int, linger: float, without
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--linger", type=float, default=DeliverySettings().linger)
     parser.add_argument("--without-delivery", action="store_true", help="seal only: the write-rate baseline")
-    args = parser.parse_args()
+    args = parse_args(parser, rate=200, seconds=1)
     asyncio.run(main(args.rate, args.seconds, args.writers, args.linger, args.without_delivery))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install scimtrail with its test dependencies (and PostgreSQL from Debian when missing), then run
+# Install scimtrail with its test dependencies (and PostgreSQL and wrk from Debian when missing), then run
 # the whole test suite on SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,17 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   else
     echo "PostgreSQL server binaries are required (Debian: apt-get install postgresql)" >&2
+    exit 1
+  fi
+fi
+
+# The benchmark suite's smoke runs (tests/e2e/test_bench_smoke.py) drive load with wrk.
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  else
+    echo "wrk is required by the benchmark smoke tests (Debian: apt-get install wrk)" >&2
     exit 1
   fi
 fi

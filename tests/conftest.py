@@ -126,3 +126,24 @@ async def app_env(database_url: str) -> AsyncIterator[Callable[..., object]]:
 @pytest.fixture
 async def acme(app_env: Callable[..., object]) -> Tenant:
     return await app_env("acme")  # type: ignore[no-any-return,misc]
+
+
+# ---- tiers, from the directory ----------------------------------------------------------------
+
+_TESTS = Path(__file__).parent
+_TIERS = frozenset({"unit", "integration", "e2e"})
+#: Fixtures that reach a database or the app on one; a unit test asking for one is in the wrong tier.
+_DATABASE_FIXTURES = frozenset({"postgres", "database_url", "db", "app_env", "acme"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test ``unit``, ``integration`` or ``e2e`` after its directory (so ``-m unit`` works)."""
+    for item in items:
+        parts = item.path.relative_to(_TESTS).parts if item.path.is_relative_to(_TESTS) else ()
+        tier = parts[0] if parts and parts[0] in _TIERS else None
+        if tier is None:
+            continue
+        item.add_marker(tier)
+        used = _DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if tier == "unit" and used:
+            raise pytest.UsageError(f"{item.nodeid} is in tests/unit but uses {sorted(used)}: move it to tests/integration")

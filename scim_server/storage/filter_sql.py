@@ -1,7 +1,7 @@
 """SCIM filters and ``sortBy`` as SQL (RFC 7644 §3.4.2.2, §3.4.2.3), for SQLite and PostgreSQL.
 
 The translation keeps the meaning ``protocol.filter.matches`` gives a filter on the rendered
-resource, row for row (``tests/test_filter_property.py`` checks it on both backends):
+resource, row for row (``tests/integration/test_filter_property.py`` checks it on both backends):
 
 - Indexed columns answer what they hold (``userName`` and a group's ``displayName`` through their
   lower-cased ``*_norm`` columns); every other attribute is read from the canonical JSON in ``data``.

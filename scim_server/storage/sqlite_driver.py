@@ -4,7 +4,7 @@ SQLAlchemy's ``sqlite+aiosqlite`` dialect awaits the driver for every step of ev
 (cursor, execute, fetch, close, and BEGIN/SAVEPOINT/COMMIT), and aiosqlite answers each step from
 its own thread. Each of those round trips is a hand-off of the GIL and a turn of the event loop:
 a ``POST /Users`` took 22 of them, which cost more CPU than everything else in the request
-(``bench/README.md``). The statements we run are short, indexed lookups and single-row writes
+(``docs/perf-history.md``). The statements we run are short, indexed lookups and single-row writes
 whose SQLite time is a few microseconds, so running them inline is both faster and fairer.
 
 This module gives the dialect the slice of aiosqlite's interface it uses (plugged in with
