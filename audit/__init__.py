@@ -1,8 +1,13 @@
 """The audit domain: events, the transactional outbox, the sealed log and its relay.
 
-Usable without the SCIM service; the SCIM service uses only the names exported here.
+Usable without the SCIM service; the SCIM service uses only the names exported here. A host
+plugs in through one seam: it offers its transactions (:class:`AuditHost`), tells audit about
+each write transaction (:class:`HostTransaction`, :func:`attach`), and applies audit's schema
+from its migrations (:mod:`audit.schema`). What differs between SQLite and PostgreSQL is chosen
+once per engine (:func:`backend_for`); :mod:`audit.testing.contract` checks a host.
 """
 
+from ._unique import translate_unique
 from .events import CATALOGUE, Actor, EventDraft, RequestContext, Target, category_of
 from .ids import new_ulid
 from .access import Authorize, Caller, Role
@@ -11,7 +16,9 @@ from .metrics import EVENTS_SEALED, OUTBOX_FAILURES
 from .metrics import exposition as metrics_exposition
 from .metrics import relay_exposition as relay_metrics_exposition
 from .metrics import refresh as refresh_metrics
-from .outbox import record, record_many, write_pending
+from .backends import Backend, backend_for
+from .host import AuditHost, HostTransaction, Transactions, attach, detach
+from .outbox import after_commit, record, record_many, write_pending
 from .query import FORMATS as EXPORT_FORMATS
 from .query import EventFilter, QueryError, audit_section, count_events, create_audit_app, export_events
 from .relay import LeaseLost, Relay, RelayContext, Stage, prune_outbox_forever
@@ -28,7 +35,9 @@ from .retention import (
 )
 from .signals import Signal
 from .signing import checkpoint_public_key
-from .store import ChainHead, SealedEvent, chain_heads, read_sealed
+from .chain import ChainHead
+from .log_reads import SealedEvent, chain_heads, read_sealed
+from .schema import LOCK_LOG, LOG_SCHEMA, log_database
 from .streams import (  # also registers the log-stream tables
     SecretBox,
     StreamError,
@@ -39,17 +48,20 @@ from .streams import (  # also registers the log-stream tables
 from .streams.service import render as render_stream
 from .relay.delivery import DeliverySettings, DeliveryStage
 from .relay.sinks import DestinationPolicy
-from .transactions import AFTER_COMMIT, LOCK_LOG, LOG_SCHEMA, PENDING_EVENTS, SQLITE_CONNECTION, SealingTransactions, Transactions
 from .verification import VerifyReport, verify
 
 __all__ = [
-    "AFTER_COMMIT",
+    "AuditHost",
+    "Backend",
+    "HostTransaction",
     "LOCK_LOG",
     "LOG_SCHEMA",
-    "SealingTransactions",
+    "after_commit",
+    "attach",
+    "backend_for",
+    "detach",
+    "log_database",
     "prune_outbox_forever",
-    "PENDING_EVENTS",
-    "SQLITE_CONNECTION",
     "CATALOGUE",
     "DEFAULT_RETENTION_DAYS",
     "EVENTS_SEALED",
@@ -106,5 +118,6 @@ __all__ = [
     "record_many",
     "write_pending",
     "set_retention",
+    "translate_unique",
     "verify",
 ]

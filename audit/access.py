@@ -22,11 +22,17 @@ Role = Literal["admin", "auditor"]
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """An authenticated admin-API caller: its organisation (slug), who it is, and its role."""
+    """Who acts, in which organisation (slug), with which role, from where.
+
+    The audit events a call records take their organisation, actor and context from it. The
+    admin endpoints need a ``role``; a caller without one (a SCIM client) is refused there. A
+    host that knows more about its callers subclasses this class (``scim_server.services.Caller``
+    adds the organisation's row id and the SCIM base URL).
+    """
 
     organization: str
     actor: Actor
-    role: Role
+    role: Role | None = None
     #: Where the request came from, copied into the audit events the call records.
     context: RequestContext = field(default_factory=RequestContext)
 

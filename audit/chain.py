@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-__all__ = ["GENESIS_HASH", "canonical_json", "link_hash", "with_hash"]
+__all__ = ["GENESIS_HASH", "ChainHead", "canonical_json", "link_hash", "with_hash"]
 
 #: ``prev_hash`` of an organisation's first event.
 GENESIS_HASH = "0" * 64
@@ -31,3 +32,14 @@ def with_hash(body: str, hash_: str) -> str:
     always a JSON object we wrote, so its last character is the closing brace.
     """
     return f'{body[:-1]},"hash":"{hash_}"}}'
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """Where an organisation's chain stands: its last event, and the anchor a purge left."""
+
+    organization: str
+    last_sequence: int
+    head_hash: str
+    anchor_sequence: int
+    anchor_hash: str

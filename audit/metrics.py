@@ -11,12 +11,15 @@ idle, relay collectors.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
 
 from .tables import OUTBOX
+
+if TYPE_CHECKING:
+    from .host import Transactions
 
 __all__ = [
     "CONTENT_TYPE",
@@ -81,10 +84,10 @@ SEAL_LAG_SECONDS = Histogram(
 )
 
 
-async def refresh(transactions: Any) -> None:
+async def refresh(transactions: Transactions) -> None:
     """Read outbox depth and per-stream lag from the database into their gauges."""
     # Imported here: the streams package builds on the relay, which reports into this module.
-    from .store import unsealed
+    from .backends import unsealed
     from .streams.model import Stream, lag
     from .streams.tables import STREAMS
 

@@ -6,24 +6,20 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
 import structlog
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .backends import backend_for
+from .backends.sqlite import insert_rows
 from .events import EventDraft
+from .host import transaction_of
 from .metrics import OUTBOX_FAILURES
 from .redaction import to_canonical
 from .signals import OUTBOX_WRITTEN
-from .tables import OUTBOX
-from .transactions import AFTER_COMMIT, PENDING_EVENTS, SQLITE_CONNECTION
 
 __all__ = ["after_commit", "record", "record_many", "write_pending"]
 
 _log = structlog.get_logger("audit.outbox")
-_outbox = OUTBOX
-_insert_one = insert(_outbox)
-_INSERT_SQLITE = "INSERT INTO audit_outbox (event_id, organization, payload) VALUES (?, ?, ?)"
 
 
 async def record(conn: AsyncConnection, draft: EventDraft) -> None:
@@ -36,55 +32,54 @@ async def record_many(conn: AsyncConnection, drafts: Sequence[EventDraft]) -> No
 
     A failure to build or insert the events rolls back only their insert (a savepoint, or on
     SQLite a single statement): the business change still commits, and the failure is logged
-    and counted. If the caller's transaction rolls
-    back, the events go with it. Never raises (except on cancellation).
+    and counted. If the caller's transaction rolls back, the events go with it. Never raises
+    (except on cancellation).
 
-    Where the host collects events for its commit (``audit.PENDING_EVENTS``), they are only
-    noted here and built and inserted by :func:`write_pending`, on the same terms.
+    Where the host collects events for its commit (:attr:`audit.HostTransaction.pending`), they
+    are only noted here and built and inserted by :func:`write_pending`, on the same terms.
     """
     if not drafts:
         return
-    if (pending := conn.info.get(PENDING_EVENTS)) is not None:
-        pending.append(tuple(drafts))
-        after_commit(conn, OUTBOX_WRITTEN.notify)
-        return
+    transaction = transaction_of(conn)
+    if transaction is not None:
+        if (pending := transaction.pending) is not None:
+            pending.append(tuple(drafts))
+            _wake_after(transaction.after_commit)
+            return
     try:
         rows = [_row(d) for d in drafts]
     except Exception:
         _failed(drafts, "build")
         return
     try:
-        if (sqlite := conn.info.get(SQLITE_CONNECTION)) is not None:
-            _insert_sqlite(sqlite, rows)
-        elif conn.dialect.name == "sqlite" and len(rows) == 1:
-            # SQLite undoes a failed statement and nothing else: one INSERT is all-or-nothing.
-            await conn.execute(_insert_one, rows[0])
-        else:
-            # PostgreSQL aborts the whole transaction on any error, unless it is in a savepoint.
-            async with conn.begin_nested():
-                await conn.execute(insert(_outbox), rows)
+        await backend_for(conn).insert_outbox(conn, transaction, rows)
     except Exception:
         _failed(drafts, "insert")
         return
-    after_commit(conn, OUTBOX_WRITTEN.notify)
+    if transaction is not None:
+        _wake_after(transaction.after_commit)
 
 
 def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
     """Run ``callback`` once the caller's transaction has committed.
 
-    The host's :class:`~audit.transactions.Transactions` runs the callbacks it finds under
-    ``conn.info["after_commit"]`` after a successful commit and drops them on rollback. Waking the
-    sealer only then means it never wakes to an outbox whose rows are not yet visible; a host that
-    does not run them still has its events sealed, by the relay's poll.
+    The host runs the callbacks of the :class:`audit.HostTransaction` it attached after a
+    successful commit and drops them on rollback. Waking the sealer only then means it never
+    wakes to an outbox whose rows are not yet visible; on a host that attached nothing the
+    callback is dropped, and its events are still sealed, by the relay's poll.
     """
-    callbacks: list[Callable[[], None]] = conn.info.setdefault(AFTER_COMMIT, [])
-    if callback not in callbacks:
-        callbacks.append(callback)
+    if (transaction := transaction_of(conn)) is not None and callback not in transaction.after_commit:
+        transaction.after_commit.append(callback)
+
+
+def _wake_after(callbacks: list[Callable[[], None]]) -> None:
+    if OUTBOX_WRITTEN.notify not in callbacks:
+        callbacks.append(OUTBOX_WRITTEN.notify)
 
 
 def write_pending(sqlite: sqlite3.Connection, recorded: Sequence[Sequence[EventDraft]]) -> None:
-    """Build and insert the events collected under ``audit.PENDING_EVENTS``, in the host's
-    transaction, just before it commits. Never raises.
+    """Build and insert the events collected in :attr:`audit.HostTransaction.pending`, in the
+    host's SQLite transaction on ``sqlite``, just before it commits. Never raises.
 
     Each entry is one :func:`record_many` call's drafts, and keeps its terms: all of them or none.
     An entry that cannot be built is dropped alone; the rows go in with one statement and, should
@@ -102,7 +97,7 @@ def write_pending(sqlite: sqlite3.Connection, recorded: Sequence[Sequence[EventD
     if not built:
         return
     try:
-        _insert_sqlite(sqlite, [row for _, rows in built for row in rows])
+        insert_rows(sqlite, [row for _, rows in built for row in rows])
         return
     except Exception:
         if len(built) == 1:
@@ -110,26 +105,9 @@ def write_pending(sqlite: sqlite3.Connection, recorded: Sequence[Sequence[EventD
             return
     for drafts, rows in built:
         try:
-            _insert_sqlite(sqlite, rows)
+            insert_rows(sqlite, rows)
         except Exception:
             _failed(drafts, "insert")
-
-
-def _insert_sqlite(sqlite: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Straight to sqlite3, inside the caller's transaction (see ``audit.SQLITE_CONNECTION``)."""
-    params = [(r["event_id"], r["organization"], orjson.dumps(r["payload"]).decode()) for r in rows]
-    if len(params) == 1:
-        # SQLite undoes a failed statement and nothing else: one INSERT is all-or-nothing.
-        sqlite.execute(_INSERT_SQLITE, params[0])
-        return
-    sqlite.execute("SAVEPOINT audit_outbox")
-    try:
-        sqlite.executemany(_INSERT_SQLITE, params)
-    except BaseException:
-        sqlite.execute("ROLLBACK TO audit_outbox")
-        sqlite.execute("RELEASE audit_outbox")
-        raise
-    sqlite.execute("RELEASE audit_outbox")
 
 
 def _row(draft: EventDraft) -> dict[str, Any]:

@@ -18,10 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .errors import RetentionError
 from .events import Actor, EventDraft, RequestContext, format_timestamp
 from .outbox import record
-from .search_index import rewind_after_purge
-from .store import lock_log
+from .backends import backend_for
 from .tables import CHAINS, EVENTS, PURGE_GUARD, RETENTION
-from .transactions import Transactions
+from .host import Transactions
 
 __all__ = [
     "DEFAULT_RETENTION_DAYS",
@@ -129,7 +128,7 @@ async def purge_expired(
         async with transactions.write() as conn:
             if fence is not None:
                 await fence(conn)
-            await lock_log(conn)
+            await backend_for(conn).lock_log(conn)
             result = await _purge_one(conn, organization, now)
         if result is not None:
             _log.info("audit events purged", organization=organization, events=result.purged)
@@ -167,7 +166,7 @@ async def _purge_one(conn: AsyncConnection, organization: str, now: datetime) ->
         )
     )
     await conn.execute(update(_guard).where(_guard.c.id == 1).values(organization=None, through_sequence=None))
-    await rewind_after_purge(conn)
+    await backend_for(conn).rewind_index_after_purge(conn)
     await conn.execute(
         update(_chains)
         .where(_chains.c.organization == organization)

@@ -11,7 +11,8 @@ filter sees it at once (a target filter walks the events past the watermark by p
 migration that set this up (``0002``) also made the delete trigger take out of the index only
 rows below the watermark, the ones that were put in.
 
-On PostgreSQL the GIN index is maintained by the database and these functions do nothing.
+SQLite only: on PostgreSQL the GIN index is maintained by the database, and its backend
+(:mod:`audit.backends.postgresql`) has nothing to do where SQLite's calls these.
 """
 
 from __future__ import annotations
@@ -52,8 +53,6 @@ async def index_sealed(conn: AsyncConnection, *, limit: int = 20_000) -> int:
     Runs in the caller's write transaction (the relay's, under its lease), so the index and the
     watermark move together or not at all.
     """
-    if conn.dialect.name != "sqlite":
-        return 0
     through = (await conn.execute(_WATERMARK)).scalar_one()
     upto = (await conn.execute(_UPTO, {"through": through, "limit": limit})).scalar()
     if upto is None:
@@ -81,8 +80,6 @@ async def indexed_through(conn: AsyncConnection) -> int:
 
 async def has_unindexed(conn: AsyncConnection) -> bool:
     """Whether any sealed event waits for the index: a read, so an idle relay never takes the write lock."""
-    if conn.dialect.name != "sqlite":
-        return False
     return (await conn.execute(_ANY_UNINDEXED)).first() is not None
 
 
@@ -94,5 +91,4 @@ async def rewind_after_purge(conn: AsyncConnection) -> None:
     they would never be indexed, and their eventual purge would remove from the index rows it
     never held. In the purge's own transaction, so no event is sealed in between.
     """
-    if conn.dialect.name == "sqlite":
-        await conn.execute(_REWIND)
+    await conn.execute(_REWIND)

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 
+from ._unique import translate_unique
 from .events import format_timestamp
 from .tables import SIGNING_KEYS
-from .transactions import Transactions
+from .host import Transactions
 
 __all__ = [
     "CheckpointKey",
@@ -79,7 +79,7 @@ async def load_signing_key(transactions: Transactions, secret_key: str = "") -> 
     if row is not None:
         return CheckpointKey.from_private(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(row.private_key)))
     key = CheckpointKey.from_private(Ed25519PrivateKey.generate())
-    try:
+    with translate_unique():  # another process stored one first: load it below
         async with transactions.write() as conn:
             # Re-check inside the write transaction: another process may have just generated one.
             if (await conn.execute(select(_keys.c.key_id).limit(1))).first() is None:
@@ -92,8 +92,6 @@ async def load_signing_key(transactions: Transactions, secret_key: str = "") -> 
                     )
                 )
                 return key
-    except IntegrityError:
-        pass
     return await load_signing_key(transactions)
 
 

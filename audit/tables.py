@@ -3,7 +3,7 @@
 They sit on the same SQLModel metadata as the host service's tables, so one migration history
 covers both, but reference organisations only by slug: the audit package stands on its own.
 What SQLAlchemy's metadata cannot express (the append-only triggers, SQLite FTS5, a PostgreSQL
-expression index) is created by the migrations (``scim_server/storage/migrations``).
+expression index) is DDL in :mod:`audit.schema`, which the host's migrations apply.
 """
 
 from __future__ import annotations

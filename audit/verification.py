@@ -16,9 +16,10 @@ from sqlalchemy import select
 
 from .chain import GENESIS_HASH, link_hash
 from .signing import load_public_keys, verify_signature
-from .store import checkpoint_payload, unsealed
+from .backends import unsealed
+from .checkpoints import checkpoint_payload
 from .tables import CHAINS, CHECKPOINTS, EVENTS, OUTBOX
-from .transactions import Transactions
+from .host import Transactions
 
 __all__ = ["VerifyReport", "verify"]
 

@@ -35,8 +35,7 @@ from _harness import parse_args, workdir  # noqa: E402
 from audit import Actor, EventDraft, RequestContext, Target, count_events  # noqa: E402
 from audit.query import EventFilter, export_events, search_page  # noqa: E402
 from audit.redaction import to_canonical  # noqa: E402
-from audit.search_index import index_sealed  # noqa: E402
-from audit.store import prune_outbox, seal_pending  # noqa: E402
+from audit.backends import backend_for, prune_outbox, seal_pending  # noqa: E402
 from audit.tables import AuditEventRow, OutboxRow  # noqa: E402
 from scim_server.storage.engine import Database, create_engine  # noqa: E402
 from scim_server.storage.migrations import upgrade  # noqa: E402
@@ -78,7 +77,7 @@ async def _build(db: Database, events: int) -> None:
                 if not (await seal_pending(conn, limit=5000)).count:
                     break
         async with db.write() as conn:  # the relay's search indexing, as it runs behind the sealer
-            await index_sealed(conn)
+            await backend_for(conn).index_sealed(conn, limit=20_000)
             await prune_outbox(conn)
         print(f"\r{min(start + 10_000, events)} events sealed", end="", flush=True)
     print(f"\nbuilt in {time.perf_counter() - started:.0f} s")

@@ -35,8 +35,9 @@ from _harness import machine_note, parse_args, say, table
 from _scimtrail import build_dataset
 from audit import LOCK_LOG, LOG_SCHEMA, search_index
 from audit.events import Actor, EventDraft, RequestContext, Target
-from audit.outbox import _insert_sqlite, _row
-from audit.store import _seal_sqlite
+from audit.backends.sqlite import insert_rows as _insert_sqlite
+from audit.outbox import _row
+from audit.sealing.watermark import seal_sqlite as _seal_sqlite
 from scim_server.storage.engine import WRITER_CACHE_KIB, log_database
 
 _INDEX_EVERY = 1_700
@@ -114,7 +115,7 @@ def run(template: Path, scratch: Path, mode: str, tag: str, args: argparse.Names
             continue
         conn.execute("COMMIT")
         if mode == "full" and i % args.seal_every < group:
-            # The relay's sealing transaction: the log file's lock only, as audit.SealingTransactions.
+            # The relay's sealing transaction: the log file's lock only, as a host's seal() (audit.AuditHost).
             conn.execute("BEGIN")
             conn.execute(LOCK_LOG)
             _seal_sqlite(conn, 500)

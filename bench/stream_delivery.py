@@ -28,7 +28,7 @@ import audit  # noqa: E402
 from _harness import free_port, parse_args  # noqa: E402
 from audit.access import Caller  # noqa: E402
 from audit.relay.delivery import DeliverySettings, DeliveryStage  # noqa: E402
-from audit.store import seal_pending  # noqa: E402
+from audit.backends import seal_pending  # noqa: E402
 from audit.streams import SecretBox, StreamService  # noqa: E402
 
 #: The receiver runs on 127.0.0.1, which streams may reach only when allowed.

@@ -19,7 +19,8 @@ import structlog
 
 from .protocol.errors import InvalidValue, ScimError
 from .secret_key import resolve_secret_key
-from .services.credentials import Acting, Credentials
+from .services import Caller
+from .services.credentials import Credentials
 from .services.organizations import create_organization, issue_scim_token
 from .settings import Settings
 from .storage.engine import Database, create_engine
@@ -142,7 +143,7 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-_CredentialAction = Callable[[Credentials, Acting, argparse.Namespace], Coroutine[Any, Any, None]]
+_CredentialAction = Callable[[Credentials, Caller, argparse.Namespace], Coroutine[Any, Any, None]]
 
 
 def _credentials_command(action: _CredentialAction) -> Callable[[argparse.Namespace, Settings], int]:
@@ -159,25 +160,25 @@ def _credentials_command(action: _CredentialAction) -> Callable[[argparse.Namesp
     return handler
 
 
-async def _token_create(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _token_create(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     token = await svc.create_token(acting, args.label, _when(args.expires_at))
     print(f"SCIM token {token.label} ({token.prefix}) created, id {token.id}.")
     print(f"Token: {token.token}")
     print("Store the token now: it is shown only once.")
 
 
-async def _token_list(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _token_list(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     rows = [(t.id, t.label, t.prefix, t.state, _fmt(t.created_at), _fmt(t.last_used_at), _fmt(t.expires_at))
             for t in await svc.list_tokens(acting)]
     _table(("ID", "LABEL", "PREFIX", "STATE", "CREATED", "LAST USED", "EXPIRES"), rows)
 
 
-async def _token_revoke(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _token_revoke(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     token = await svc.revoke_token(acting, args.id)
     print(f"SCIM token {token.label} ({token.prefix}) revoked.")
 
 
-async def _token_rotate(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _token_rotate(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     until = _when(args.expires_old_at)
     if args.grace is not None:
         until = datetime.now(UTC) + timedelta(seconds=args.grace)
@@ -187,7 +188,7 @@ async def _token_rotate(svc: Credentials, acting: Acting, args: argparse.Namespa
     print("Store the token now: it is shown only once.")
 
 
-async def _client_create(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _client_create(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     client = await svc.create_client(acting, args.label)
     print(f"OAuth client {client.label} created, id {client.id}.")
     print(f"client_id:     {client.client_id}")
@@ -195,32 +196,32 @@ async def _client_create(svc: Credentials, acting: Acting, args: argparse.Namesp
     print("Store the secret now: it is shown only once. Token endpoint: POST /oauth/token (grant_type=client_credentials).")
 
 
-async def _client_list(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _client_list(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     rows = [(c.id, c.label, c.client_id, c.state, _fmt(c.created_at), _fmt(c.last_used_at))
             for c in await svc.list_clients(acting)]
     _table(("ID", "LABEL", "CLIENT ID", "STATE", "CREATED", "LAST USED"), rows)
 
 
-async def _client_rotate(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _client_rotate(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     client = await svc.rotate_client_secret(acting, args.id)
     print(f"OAuth client {client.label}: new client_secret: {client.client_secret}")
     print("The old secret no longer works. Store the new one now: it is shown only once.")
 
 
-async def _client_revoke(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _client_revoke(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     client = await svc.revoke_client(acting, args.id)
     print(f"OAuth client {client.label} revoked; its access tokens no longer work.")
 
 
-async def _admin_create(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _admin_create(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     account = await svc.create_account(acting, args.email, args.role)
     assert account.key is not None
-    print(f"{account.role.capitalize()} account {account.email} created in {acting.org_slug}, id {account.id}.")
+    print(f"{account.role.capitalize()} account {account.email} created in {acting.organization}, id {account.id}.")
     print(f"API key: {account.key.key}")
     print("Store the key now: it is shown only once. Use it as 'Authorization: Bearer <key>' on /api/v1.")
 
 
-async def _admin_list(svc: Credentials, acting: Acting, args: argparse.Namespace) -> None:
+async def _admin_list(svc: Credentials, acting: Caller, args: argparse.Namespace) -> None:
     _table(("ID", "EMAIL", "ROLE", "CREATED"),
            [(a.id, a.email, a.role, _fmt(a.created_at)) for a in await svc.list_accounts(acting)])
 

@@ -21,8 +21,8 @@ from ..errors import QueryError
 from ..events import RequestContext
 from ..http import ApiError, ApiInfo, Call, Operation, Section, api_app, request_context
 from ..retention import RetentionPolicy, get_retention, set_retention
-from ..store import read_event
-from ..transactions import Transactions
+from ..host import Transactions
+from ..log_reads import read_event
 from .export import FORMATS, encode, iter_batches, record_export
 from .filters import EventFilter, search_page
 from .openapi import CURSOR, EXPORT_CONTENT, FILTERS, FORMAT, LIMIT, SCHEMAS

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from ..events import Actor, EventDraft, RequestContext
 from ..outbox import record
-from ..store import SealedEvent
+from ..log_reads import SealedEvent
 from ..tables import CHAINS
-from ..transactions import Transactions
+from ..host import Transactions
 from .filters import EventFilter, QueryError, count_matching, read_range
 
 __all__ = ["FORMATS", "CSV_COLUMNS", "iter_batches", "encode", "export_events", "record_export", "count_events"]

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .. import search_index
 from ..errors import QueryError
 from ..events import CATALOGUE, format_timestamp
-from ..store import EVENT_COLUMNS, SealedEvent
+from ..log_reads import EVENT_COLUMNS, SealedEvent
 from ..tables import EVENTS
 
 __all__ = ["QueryError", "EventFilter", "Page", "RANGES", "search_page", "read_range", "count_matching", "encode_cursor"]
@@ -71,7 +71,11 @@ def _search_terms(q: str) -> tuple[_Term, ...]:
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
-    """Filters shared by the listing and the export. Empty means "everything"."""
+    """One search of the log, shared by the listing and the export. Empty means "everything".
+
+    Parsed from a request's query parameters and turned into index-aware SQL per backend. A log
+    stream's standing selection of event kinds is a different thing: :class:`audit.streams.StreamFilter`.
+    """
 
     since: str | None = None
     until: str | None = None

@@ -38,7 +38,7 @@ from ..signals import Signal
 from ..streams.crypto import SecretBox
 from ..streams.model import SealedEventView, Stream, build_sink, now, read_events, sink_client
 from ..streams.tables import DEAD_LETTERS, STREAMS
-from ..transactions import Transactions
+from ..host import Transactions
 from .runner import RelayContext
 from .sinks import Batch, Delivered, DestinationPolicy, Outcome, Rejected, RejectScope, Retry, Sink, get_sink
 

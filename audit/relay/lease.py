@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import bindparam, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .._unique import translate_unique
 from ..tables import RELAY_LEASE
 
 __all__ = ["Lease", "LeaseLost"]
@@ -58,10 +58,10 @@ class Lease:
             return True
         if (await conn.execute(select(_lease.c.holder).where(_lease.c.name == self.name))).first() is not None:
             return False
-        try:
+        with translate_unique() as duplicate:
             async with conn.begin_nested():
                 await conn.execute(insert(_lease).values(name=self.name, holder=self.holder, expires_at=now + self.ttl))
-        except IntegrityError:
+        if duplicate.violated:
             return False  # another process created it first
         self.held_until = now + self.ttl
         return True

@@ -24,11 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..metrics import EVENTS_SEALED, SEAL_LAG_SECONDS
 from ..retention import purge_expired
-from ..search_index import INDEX_BATCH, has_unindexed, index_sealed
+from ..search_index import INDEX_BATCH
 from ..signals import OUTBOX_WRITTEN, Signal
 from ..signing import CheckpointKey, load_signing_key
-from ..store import has_pending, prune_outbox, seal_pending, write_checkpoints
-from ..transactions import Transactions
+from ..backends import backend_for, has_pending, prune_outbox, seal_pending
+from ..checkpoints import write_checkpoints
+from ..host import AuditHost, Transactions
 from .lease import Lease, LeaseLost
 
 __all__ = ["Relay", "RelayContext", "Stage", "prune_outbox_forever"]
@@ -45,7 +46,7 @@ class RelayContext:
     write transaction, raising :class:`LeaseLost` if another process took over.
     """
 
-    transactions: Transactions
+    transactions: AuditHost
     sealed: Signal
     holder: str
     fence: Callable[[AsyncConnection], Awaitable[None]]
@@ -77,15 +78,15 @@ class Relay:
     purge run every ``checkpoint_interval`` and ``retention_interval`` seconds, and sealed
     events join SQLite's full-text index every ``index_interval`` (see :mod:`audit.search_index`).
 
-    Where the host offers log-only write transactions (``audit.SealingTransactions``: SQLite,
-    whose log is a file of its own) sealing, indexing and checkpoints go through them, checking
-    the lease instead of renewing it; the outbox rows they sealed are pruned every
-    ``prune_interval`` seconds, or by the host (:func:`prune_outbox_forever`) when it is ``None``.
+    Sealing, indexing and checkpoints go through the host's ``seal()`` transactions (on SQLite
+    the log's file alone: see :class:`audit.AuditHost`), checking the lease instead of renewing
+    it; on SQLite the outbox rows they sealed are pruned every ``prune_interval`` seconds, or by
+    the host (:func:`prune_outbox_forever`) when it is ``None``.
     """
 
     def __init__(
         self,
-        transactions: Transactions,
+        transactions: AuditHost,
         *,
         secret_key: str = "",
         stages: Sequence[Stage] = (),
@@ -174,12 +175,13 @@ class Relay:
         """Add every sealed event not yet in the full-text index to it; returns how many."""
         async with self.transactions.read() as conn:
             # Cheap check first (and nothing to do on PostgreSQL), so an idle relay never writes.
-            if not await has_unindexed(conn):
+            backend = backend_for(conn)
+            if not await backend.has_unindexed(conn):
                 return 0
         total = 0
         while True:
             async with self._log_write() as conn:
-                count = await index_sealed(conn, limit=INDEX_BATCH)
+                count = await backend.index_sealed(conn, limit=INDEX_BATCH)
             total += count
             if not count:
                 return total
@@ -197,20 +199,15 @@ class Relay:
 
     @asynccontextmanager
     async def _log_write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction for the log's tables, under the lease: on the log alone if the host
-        offers that (the lease, in the main database, is then checked rather than renewed)."""
-        seal = getattr(self.transactions, "seal", None)
-        if seal is None:
-            async with self.transactions.write() as conn:
-                await self._lease.fence(conn)
-                yield conn
-            return
+        """A write transaction for the log's tables, under the lease: the host's ``seal()``, which
+        on SQLite writes the log alone, so the lease (in the main database) is checked there
+        rather than renewed."""
         if not self._lease.holding(margin=self._lease.ttl / 3):
             # Not leading yet (a drain from the command line), or the renewal is late: take or
             # extend the lease first, in the main database where it lives.
             async with self.transactions.write() as conn:
                 await self._lease.fence(conn)
-        async with seal() as conn:
+        async with self.transactions.seal() as conn:
             await self._lease.check(conn)
             yield conn
 
@@ -285,7 +282,7 @@ class Relay:
             if backlog := count >= self._batch_size:
                 woken = True
                 continue
-            # The outbox wakes us after its transaction commits (audit.AFTER_COMMIT); the poll
+            # The outbox wakes us after its transaction commits (HostTransaction.after_commit); the poll
             # finds what other processes wrote.
             woken = await self._wakeup.wait(self._poll_interval)
 

@@ -2,19 +2,19 @@
 
 from .api import create_streams_app, streams_section
 from .crypto import SecretBox, SecretBoxError
-from .model import STATES, EventFilter, Stream
+from .model import STATES, Stream, StreamFilter
 from .service import StreamError, StreamService
 from .tables import DeadLetterRow, StreamRow
 
 __all__ = [
     "STATES",
     "DeadLetterRow",
-    "EventFilter",
     "SecretBox",
     "SecretBoxError",
     "Stream",
     "StreamError",
     "StreamRow",
+    "StreamFilter",
     "StreamService",
     "create_streams_app",
     "streams_section",

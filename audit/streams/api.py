@@ -19,7 +19,7 @@ from audit.events import CATALOGUE, RequestContext
 from audit.formats import FORMATS
 from audit.http import ApiError, ApiInfo, Call, JsonResponse, Operation, Section, api_app, request_context
 from audit.relay.sinks import SINKS, Delivered, DestinationPolicy, Rejected, Retry
-from audit.transactions import Transactions
+from audit.host import Transactions
 
 from .crypto import SecretBox
 from .model import STATES

@@ -23,15 +23,15 @@ from .tables import DEAD_LETTERS, STREAMS
 
 __all__ = [
     "STATES",
-    "EventFilter",
     "SealedEventView",
     "Stream",
+    "StreamFilter",
     "build_sink",
     "sink_client",
     "dead_letter_count",
     "lag",
     "now",
-    "parse_filter",
+    "parse_stream_filter",
     "read_events",
     "split_secrets",
 ]
@@ -51,11 +51,22 @@ def now() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class EventFilter:
-    """Which events a stream carries; an empty tuple means "any"."""
+class StreamFilter:
+    """Which kinds of event a stream carries, stored with it; an empty tuple means "any".
+
+    A standing selection by category and action, applied to every read of the stream. Not to be
+    confused with :class:`audit.query.EventFilter`, one search of the log (time window, actor,
+    target, words) parsed from a request's query parameters.
+    """
 
     categories: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any] | None) -> StreamFilter:
+        """The filter as stored in ``log_streams.filter`` (already checked when it was saved)."""
+        stored = stored or {}
+        return cls(tuple(stored.get("categories") or ()), tuple(stored.get("actions") or ()))
 
     def as_dict(self) -> dict[str, list[str]]:
         return {"categories": list(self.categories), "actions": list(self.actions)}
@@ -69,15 +80,15 @@ class EventFilter:
         return and_(*parts) if parts else true()
 
 
-def parse_filter(value: Any) -> EventFilter:
+def parse_stream_filter(value: Any) -> StreamFilter:
     """``{"categories": [...], "actions": [...]}`` checked against the event catalogue."""
     if value is None:
-        return EventFilter()
+        return StreamFilter()
     if not isinstance(value, Mapping) or set(value) - {"categories", "actions"}:
         raise SinkConfigError('filter must be an object with optional "categories" and "actions" lists')
     categories = _names(value.get("categories"), "filter.categories", CATALOGUE)
     actions = _names(value.get("actions"), "filter.actions", _ALL_ACTIONS)
-    return EventFilter(categories, actions)
+    return StreamFilter(categories, actions)
 
 
 def _names(value: Any, where: str, known: Mapping[str, Any]) -> tuple[str, ...]:
@@ -100,7 +111,7 @@ class Stream:
     format: str
     config: Mapping[str, Any]
     secrets: str
-    filter: EventFilter
+    filter: StreamFilter
     state: str
     cursor: int
     version: int
@@ -114,9 +125,8 @@ class Stream:
     @classmethod
     def from_row(cls, row: Any) -> Stream:
         values = dict(row._mapping)
-        flt = values.pop("filter") or {}
         return cls(
-            filter=EventFilter(tuple(flt.get("categories") or ()), tuple(flt.get("actions") or ())),
+            filter=StreamFilter.from_dict(values.pop("filter")),
             **{k: v for k, v in values.items() if k in cls.__dataclass_fields__},
         )
 

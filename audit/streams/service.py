@@ -14,20 +14,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from audit._unique import translate_unique
 from audit.access import Caller
 from audit.errors import StreamError
 from audit.events import EventDraft, Target, format_timestamp
-from audit.ids import new_ulid
 from audit.formats import FORMATS
+from audit.ids import new_ulid
 from audit.outbox import record
-from audit.relay.sinks import Batch, DestinationPolicy, DestinationRefused, Outcome, SinkConfigError, destination_host, get_sink
-from audit.transactions import Transactions
+from audit.relay.sinks import (
+    Batch,
+    DestinationPolicy,
+    DestinationRefused,
+    Outcome,
+    SinkConfigError,
+    destination_host,
+    get_sink,
+)
+from audit.host import Transactions
 
 from .crypto import SecretBox
-from .model import Stream, build_sink, dead_letter_count, lag, now, parse_filter, sink_client, split_secrets
+from .model import Stream, build_sink, dead_letter_count, lag, now, parse_stream_filter, sink_client, split_secrets
 from .tables import DEAD_LETTERS, STREAMS
 
 __all__ = ["StreamError", "StreamService", "render"]
@@ -43,6 +51,10 @@ def _invalid(message: str) -> StreamError:
 
 def _not_found() -> StreamError:
     return StreamError(404, "not_found", "no such log stream")
+
+
+def _name_taken(name: str | None) -> StreamError:
+    return StreamError(409, "conflict", f"a log stream named {name!r} already exists")
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,11 +220,9 @@ class StreamService:
             "updated_at": moment,
         }
         async with self._transactions.write() as conn:
-            try:
+            with translate_unique(lambda: _name_taken(name)):
                 async with conn.begin_nested():
                     await conn.execute(insert(_streams).values(**row))
-            except IntegrityError:
-                raise StreamError(409, "conflict", f"a log stream named {name!r} already exists") from None
             await self._audit(conn, caller, "log_stream.created", name, {"type": type_name, "format": fmt})
             return await self._status(conn, await self._load(conn, caller, stream_id))
 
@@ -249,11 +259,9 @@ class StreamService:
             if values:
                 values["version"] = stream.version + 1
                 values["updated_at"] = now()
-                try:
+                with translate_unique(lambda: _name_taken(values.get("name"))):
                     async with conn.begin_nested():
                         await conn.execute(update(_streams).where(_streams.c.id == stream.id).values(**values))
-                except IntegrityError:
-                    raise StreamError(409, "conflict", f"a log stream named {values.get('name')!r} already exists") from None
                 await self._audit(conn, caller, "log_stream.updated", values.get("name", stream.name), {"changed": changed})
             return await self._status(conn, await self._load(conn, caller, stream_id))
 
@@ -330,7 +338,7 @@ class StreamService:
 
     def _filter(self, value: Any) -> dict[str, Any]:
         try:
-            return parse_filter(value).as_dict()
+            return parse_stream_filter(value).as_dict()
         except SinkConfigError as exc:
             raise _invalid(str(exc)) from None
 

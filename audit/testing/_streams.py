@@ -10,7 +10,7 @@ host migrations, and the engine's own statements run unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,14 +20,14 @@ from sqlalchemy.pool import StaticPool
 
 from audit.chain import GENESIS_HASH, canonical_json, link_hash
 from audit.events import EventDraft
+from audit.host import HostTransaction, attach, detach
 from audit.ids import new_ulid
 from audit.redaction import to_canonical
-from audit.store import search_words
+from audit.search_words import search_words
 from audit.streams.crypto import SecretBox
 from audit.streams.model import Stream, now
 from audit.streams.tables import DEAD_LETTERS, STREAMS
 from audit.tables import EVENTS, OUTBOX
-from audit.transactions import AFTER_COMMIT
 
 __all__ = ["MemoryStreams"]
 
@@ -76,14 +76,13 @@ class MemoryStreams:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         async with self._one_at_a_time, self._engine.connect() as conn:
-            callbacks: list[Callable[[], None]] = conn.info.setdefault(AFTER_COMMIT, [])
+            transaction = attach(conn, HostTransaction())
             try:
                 async with conn.begin():
                     yield conn
-                for callback in callbacks:
-                    callback()
             finally:
-                callbacks.clear()
+                detach(conn)
+            transaction.run_after_commit()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from audit.http import Networks, client_ip, from_trusted_proxy, request_context
+from audit.http import Networks, from_trusted_proxy, request_context
 from scim_server.protocol.resource import parse_etags
 from scim_server.services import Caller, Preconditions
 
 from .scim_auth import principal_of
 
-__all__ = ["caller_of", "public_base_url", "preconditions_of", "client_ip"]
+__all__ = ["caller_of", "public_base_url", "preconditions_of"]
 
 
 def public_base_url(request: Request, trusted: Networks) -> str:
@@ -33,9 +33,9 @@ def public_base_url(request: Request, trusted: Networks) -> str:
 
 
 def caller_of(request: Request, trusted: Networks) -> Caller:
-    return Caller(
-        principal=principal_of(request.scope),
-        request=request_context(request, trusted),
+    return Caller.of(
+        principal_of(request.scope),
+        request_context(request, trusted),
         base_url=public_base_url(request, trusted),
     )
 

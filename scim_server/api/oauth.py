@@ -37,7 +37,8 @@ import audit
 from scim_server.auth import Authenticator, secrets
 from scim_server.services.credentials import Credentials, OAuthClientSnapshot
 
-from .context import client_ip, public_base_url
+from .context import public_base_url
+from .peer import client_ip
 
 __all__ = ["SCOPE", "oauth_routes"]
 

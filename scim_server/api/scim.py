@@ -17,10 +17,10 @@ from scim_server.protocol.discovery import (
 )
 from scim_server.protocol.errors import InvalidSyntax, InvalidValue, NotFound, ScimError
 from scim_server.protocol.listing import LIST_RESPONSE_SCHEMA, parse_list_query
-from scim_server.protocol.projection import parse_projection
+from scim_server.protocol.projection import Projection, parse_projection
 from scim_server.protocol.resource import etag, parse_etags
 from scim_server.protocol.schema import ResourceType, resource_types
-from scim_server.services import Provisioning, Result, run_bulk
+from scim_server.services import Caller, Provisioning, Result, run_bulk
 from scim_server.settings import Settings
 
 from .context import caller_of, preconditions_of, public_base_url
@@ -29,13 +29,15 @@ from .responses import ScimResponse, read_json
 __all__ = ["scim_routes"]
 
 
-def _projection(request: Request, rtype: ResourceType) -> Any:
+def _projection(request: Request, rtype: ResourceType) -> Projection:
     q = request.query_params
     return parse_projection(rtype, q.get("attributes"), q.get("excludedAttributes"))
 
 
-def _resource_response(result: Result, status: int = 200) -> ScimResponse:
+def _resource_response(result: Result, status: int = 200) -> Response:
     headers = {"ETag": etag(result.version)}
+    if result.resource is None:  # the service answers without a body (a group's PATCH)
+        return Response(status_code=204, headers=headers)
     if status == 201:
         headers["Location"] = result.location
     return ScimResponse(result.resource, status_code=status, headers=headers)
@@ -46,7 +48,7 @@ class _Endpoints:
         self.service = service
         self.settings = settings
 
-    def _caller(self, request: Request) -> Any:
+    def _caller(self, request: Request) -> Caller:
         return caller_of(request, self.settings.trusted_proxies)
 
     async def collection(self, rtype: ResourceType, request: Request) -> Response:
@@ -94,16 +96,9 @@ class _Endpoints:
                 caller, rtype, id, body, preconditions_of(request), _projection(request, rtype)
             )
         else:
-            # A group's PATCH without attributes/excludedAttributes is answered 204 (RFC 7644
-            # §3.5.2), as Okta's and Entra's documentation show: sending every member of a large
-            # group back for each membership change would make it cost as much as the group.
-            wants_body = rtype.name == "User" or any(
-                k in request.query_params for k in ("attributes", "excludedAttributes")
+            result = await self.service.patch(
+                caller, rtype, id, body, preconditions_of(request), _projection(request, rtype)
             )
-            projection = _projection(request, rtype) if wants_body else None
-            result = await self.service.patch(caller, rtype, id, body, preconditions_of(request), projection)
-            if not wants_body:
-                return Response(status_code=204, headers={"ETag": etag(result.version)})
         return _resource_response(result)
 
     async def root_search(self, request: Request) -> Response:

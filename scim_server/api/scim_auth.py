@@ -14,12 +14,15 @@ from scim_server.auth import AuthenticationFailed, Authenticator, Principal, Rat
 from scim_server.protocol.errors import TooManyRequests, Unauthorized
 
 from .middleware import send_error
+from .peer import client_ip
 
 __all__ = ["ScimAuthMiddleware", "principal_of", "authorization_header", "request_ip"]
 
 
 def principal_of(scope: Scope) -> Principal:
-    return scope["state"]["principal"]
+    """The principal :class:`ScimAuthMiddleware` resolved for this request."""
+    principal: Principal = scope["state"]["principal"]
+    return principal
 
 
 def authorization_header(scope: Scope) -> str | None:
@@ -27,8 +30,6 @@ def authorization_header(scope: Scope) -> str | None:
 
 
 def request_ip(scope: Scope, trusted: Sequence[IPv4Network | IPv6Network]) -> str | None:
-    from .context import client_ip  # context imports this module for principal_of
-
     return client_ip(Request(scope), trusted)
 
 

@@ -1,10 +1,10 @@
 """The SCIM protocol (RFC 7643/7644) as pure functions over JSON: no SQL, no HTTP.
 
-Schemas and the attribute registry, input normalisation, filters and PATCH paths, PATCH,
+Schemas and the attribute registry, the limits on one request, input normalisation, filters and PATCH paths, PATCH,
 projection, listing and cursors, discovery documents and the error types.
 """
 
-from . import errors
+from . import errors, limits
 from .discovery import all_schemas, resource_type_document, schema_document, service_provider_config
 from .filter import Filter, PatchPath, element_matches, matches, parse_filter, parse_path
 from .listing import Cursor, InvalidCursor, ListQuery, list_response, parse_list_query
@@ -37,6 +37,7 @@ __all__ = [
     "errors",
     "etag",
     "format_datetime",
+    "limits",
     "group_type",
     "list_response",
     "matches",

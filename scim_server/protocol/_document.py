@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._coerce import UNSET, coerce_element, one_primary, same_element
+from ._coerce import UNSET, coerce_element, distinct, one_primary
 from .errors import InvalidValue, ScimError
+from .limits import MAX_MEMBERS
 from .schema import GROUP_SCHEMA, Attribute, ResourceType
 
 __all__ = ["MemberRef", "is_members", "assemble", "require", "member_refs"]
@@ -83,8 +84,10 @@ def _tidy(attr: Attribute, value: Any) -> Any:
         out: list[Any] = []
         for element in value:
             element = _tidy_one(attr, element)
-            if element is not UNSET and not any(same_element(attr, element, seen) for seen in out):
+            if element is not UNSET:
                 out.append(element)
+        if len(out) > 1:
+            out = distinct(attr, out)
         if attr.is_complex:
             one_primary(out)
         return out or UNSET
@@ -137,6 +140,8 @@ def member_refs(attr: Attribute, value: Any) -> list[MemberRef]:
     if value is None:
         return []
     items = value if isinstance(value, list) else [value]
+    if len(items) > MAX_MEMBERS:
+        raise InvalidValue(f"'{attr.name}' names {len(items)} members; at most {MAX_MEMBERS} are accepted in one request.")
     refs: dict[str, MemberRef] = {}
     for index, item in enumerate(items):
         if item is None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from ._filter_ast import COMPARE_OPS, And, Compare, Filter, Literal, Not, Or, PatchPath, Present, ValueFilter
 from .errors import InvalidFilter, InvalidPath
+from .limits import MAX_FILTER_CONDITIONS
 from .schema import Attribute, AttrRef, ResourceType
 
 __all__ = ["SCHEMAS_ATTRIBUTE", "parse_datetime", "parse_filter", "parse_path"]
@@ -33,7 +34,7 @@ _TOKEN = re.compile(
 
 #: Bounds that keep parsing, evaluation and SQL compilation far from Python's recursion limit.
 _MAX_DEPTH = 64
-_MAX_CONDITIONS = 300
+_MAX_CONDITIONS = MAX_FILTER_CONDITIONS
 
 _ORDERING_OPS = frozenset({"gt", "ge", "lt", "le"})
 _SUBSTRING_OPS = frozenset({"co", "sw", "ew"})

@@ -27,10 +27,11 @@ from typing import Any
 import orjson
 import structlog
 
-from ._coerce import UNSET, coerce, coerce_element, matches_subset, one_primary, same_element
+from ._coerce import UNSET, Distinct, SubsetIndex, coerce, coerce_element, one_primary
 from ._document import MemberRef, assemble, is_members, member_refs, require
 from .errors import InvalidPath, InvalidSyntax, InvalidValue, Mutability, NoTarget, ScimError
-from .filter import And, Compare, Filter, Or, PatchPath, element_matches, parse_path
+from .filter import And, Compare, Filter, Not, Or, PatchPath, ValueFilter, element_matches, parse_path
+from .limits import MAX_FILTER_CONDITIONS, MAX_MEMBERS, MAX_PATCH_OPERATIONS, PatchBudget, check_values
 from .schema import Attribute, AttrRef, ResourceType
 from .validate import changed_attributes, check_immutable
 
@@ -104,6 +105,10 @@ def _operations(body: Any) -> list[Any]:
         raise InvalidSyntax("A PATCH body needs 'Operations': a list of add, replace or remove operations.")
     if not operations:
         raise InvalidValue("'Operations' must hold at least one operation.")
+    if len(operations) > MAX_PATCH_OPERATIONS:
+        raise InvalidValue(
+            f"'Operations' holds {len(operations)} operations; at most {MAX_PATCH_OPERATIONS} are accepted in one request."
+        )
     return operations
 
 
@@ -135,7 +140,8 @@ class _Patcher:
     def __init__(self, rtype: ResourceType, doc: dict[str, Any]) -> None:
         self.rtype = rtype
         self.doc = doc
-        self.members = _MemberLedger()
+        self.budget = PatchBudget()
+        self.members = _MemberLedger(self.budget)
 
     def apply(self, op: str, path: str | None, value: Any, has_value: bool) -> None:
         if path is not None:
@@ -221,8 +227,9 @@ class _Patcher:
             if has_value and value is not None and attr.multi_valued and isinstance(current, list):
                 # RFC 7644 §3.5.2.2 leaves a valued remove open; Okta and Entra use it on lists.
                 wanted = coerce(attr, value, name)
-                wanted = wanted if isinstance(wanted, list) else []
-                container[attr.name] = [e for e in current if not any(matches_subset(attr, e, w) for w in wanted)]
+                index = SubsetIndex(attr, wanted if isinstance(wanted, list) else [])
+                self.budget.spend(len(current))
+                container[attr.name] = [e for e in current if not index.matches(e)]
             else:
                 container.pop(attr.name, None)
             return
@@ -233,9 +240,11 @@ class _Patcher:
             return
         if attr.multi_valued and op == "add" and isinstance(current, list):
             # §3.5.2.1: values already present are not added twice.
+            self.budget.spend(len(current) + len(coerced))
             merged = list(current)
-            added = [e for e in coerced if not any(same_element(attr, e, seen) for seen in merged)]
-            merged.extend(added)
+            seen = Distinct(attr, merged)
+            merged.extend(e for e in coerced if seen.add(e))
+            check_values(name, len(merged))
             one_primary(merged, prefer=range(len(current), len(merged)))
             container[attr.name] = merged
         elif attr.is_complex and not attr.multi_valued and isinstance(current, dict) and isinstance(value, Mapping):
@@ -257,6 +266,7 @@ class _Patcher:
             container[attr.name] = block
             return
         elements = [dict(e) for e in current if isinstance(e, Mapping)] if isinstance(current, list) else []
+        self.budget.spend(len(elements))
         if not elements and coerced is not UNSET:
             elements.append({})
         for element in elements:
@@ -273,10 +283,12 @@ class _Patcher:
         attr = ref.attribute
         current = container.get(attr.name)
         elements = [dict(e) for e in current if isinstance(e, Mapping)] if isinstance(current, list) else []
+        self.budget.spend(len(elements) * _conditions(flt))
         matched = [i for i, element in enumerate(elements) if element_matches(flt, element)]
         if op == "remove":
             if sub is None:
-                elements = [e for i, e in enumerate(elements) if i not in matched]
+                doomed = set(matched)
+                elements = [e for i, e in enumerate(elements) if i not in doomed]
             else:
                 for i in matched:
                     elements[i].pop(sub.name, None)
@@ -296,6 +308,7 @@ class _Patcher:
             if coerced is UNSET:
                 return
             elements.append(seed)
+            check_values(name, len(elements))
             matched = [len(elements) - 1]
         for i in matched:
             if sub is None:
@@ -383,6 +396,22 @@ def _seed(attr: Attribute, flt: Filter) -> dict[str, Any] | None:
     return dict(element) if isinstance(element, Mapping) else None
 
 
+def _conditions(flt: Filter) -> int:
+    """The conditions (comparisons and ``pr`` tests) of a filter: what evaluating it on one element costs."""
+    count, stack = 0, [flt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, And | Or):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, Not):
+            stack.append(node.inner)
+        elif isinstance(node, ValueFilter):
+            stack.append(node.inner)
+        else:
+            count += 1
+    return count
+
+
 def _member_ids(flt: Filter) -> set[str] | None:
     """The ids of ``value eq "…"`` terms joined by ``or``; ``None`` for any other filter."""
     ids: set[str] = set()
@@ -407,41 +436,72 @@ def _member_ids(flt: Filter) -> set[str] | None:
 class _MemberLedger:
     """Membership operations folded into one :class:`MemberChanges`, keeping their sequential meaning."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: PatchBudget) -> None:
+        self._budget = budget
+        #: Members named so far by all operations, against MAX_MEMBERS.
+        self._named = 0
         self._add: dict[str, MemberRef] = {}
         self._remove: set[str] = set()
         self._remove_all = False
-        self._remove_where: Filter | None = None
+        #: Member filters other than ``value eq``, kept apart so their union stays shallow.
+        self._remove_where: list[Filter] = []
+        self._where_conditions = 0
+
+    def _name(self, count: int) -> None:
+        self._named += count
+        if self._named > MAX_MEMBERS:
+            raise InvalidValue(f"This PATCH names more than {MAX_MEMBERS} members; at most {MAX_MEMBERS} are accepted in one request.")
 
     def add(self, refs: list[MemberRef]) -> None:
+        self._name(len(refs))
         for ref in refs:
             self._remove.discard(ref.value)
             self._add[ref.value] = ref
 
     def remove(self, ids: set[str]) -> None:
+        self._name(len(ids))
         for member_id in ids:
             self._add.pop(member_id, None)
         if not self._remove_all:
             self._remove |= ids
 
     def remove_matching(self, flt: Filter) -> None:
+        # Each such filter is tried on every pending add: bounded like a value filter on a list.
+        self._budget.spend(len(self._add) * _conditions(flt))
         for member_id, ref in list(self._add.items()):
             element = {k: v for k, v in (("value", ref.value), ("type", ref.type), ("display", ref.display)) if v}
             if element_matches(flt, element):
                 del self._add[member_id]
+        # Each such filter is evaluated on every member row of the group by the service, so their
+        # conditions together are bounded like one filter's.
+        self._where_conditions += _conditions(flt)
+        if self._where_conditions > MAX_FILTER_CONDITIONS:
+            raise InvalidValue(
+                f"The member filters of this PATCH hold more than {MAX_FILTER_CONDITIONS} conditions together."
+            )
         if not self._remove_all:
-            self._remove_where = flt if self._remove_where is None else Or(self._remove_where, flt)
+            self._remove_where.append(flt)
 
     def remove_everyone(self) -> None:
         self._add.clear()
         self._remove.clear()
-        self._remove_where = None
+        self._remove_where = []
         self._remove_all = True
 
     def outcome(self) -> MemberChanges | None:
-        if not (self._add or self._remove or self._remove_all or self._remove_where is not None):
+        if not (self._add or self._remove or self._remove_all or self._remove_where):
             return None
-        return MemberChanges(list(self._add.values()), set(self._remove), self._remove_all, self._remove_where)
+        where = _any_of(self._remove_where) if self._remove_where else None
+        return MemberChanges(list(self._add.values()), set(self._remove), self._remove_all, where)
+
+
+def _any_of(filters: list[Filter]) -> Filter:
+    """``f1 or f2 or …`` as a balanced tree: its depth grows with the log of the count, so
+    evaluating it never nears Python's recursion limit."""
+    if len(filters) == 1:
+        return filters[0]
+    middle = len(filters) // 2
+    return Or(_any_of(filters[:middle]), _any_of(filters[middle:]))
 
 
 def _clone(data: Mapping[str, Any]) -> dict[str, Any]:

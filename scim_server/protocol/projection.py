@@ -86,6 +86,11 @@ class Projection:
     include: _Selection | None
     exclude: _Selection | None
 
+    @property
+    def explicit(self) -> bool:
+        """Whether the request named ``attributes`` or ``excludedAttributes`` (else it returns the default set)."""
+        return self.include is not None or self.exclude is not None
+
     def wants(self, name: str) -> bool:
         """Whether a top-level attribute is returned (lets callers skip loading members or groups)."""
         if self.include is not None:

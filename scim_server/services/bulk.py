@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -81,24 +82,39 @@ async def run_bulk(
 
     ids: dict[str, str] = {}
     results: list[dict[str, Any] | None] = [None] * len(ops)
-    pending = list(range(len(ops)))
+    # Operations run in order, except that one waiting on a bulkId created later waits its turn
+    # (§3.7.1): the lowest-numbered operation whose references are all resolved runs next. Each
+    # operation's references are found once and counted down as bulkIds appear, so ordering
+    # costs O(n log n), not a scan of every waiting operation (and of its data) per step.
+    missing = [_refs(op.get("data")) for op in ops]
+    waiting: dict[str, list[int]] = {}
+    for i, refs in enumerate(missing):
+        for ref in refs:
+            waiting.setdefault(ref, []).append(i)
+    runnable = [i for i, refs in enumerate(missing) if not refs]
+    heapq.heapify(runnable)
+    done = 0
     errors = 0
-    # Operations run in order, except that one waiting on a bulkId created later waits its turn (§3.7.1).
-    while pending and (fail_on_errors is None or errors < fail_on_errors):
-        runnable = next((i for i in pending if _refs(ops[i].get("data")) <= ids.keys()), None)
-        if runnable is None:
-            # Only circular or dangling references remain.
-            for i in pending:
-                results[i] = _error_entry(ops[i], Conflict(f"Operation {i + 1} refers to a bulkId that no operation creates."))
-                errors += 1
-            break
-        pending.remove(runnable)
-        op = ops[runnable]
+    while runnable and (fail_on_errors is None or errors < fail_on_errors):
+        index = heapq.heappop(runnable)
+        done += 1
+        op = ops[index]
         try:
-            results[runnable] = await _one(service, caller, op, ids)
+            results[index] = await _one(service, caller, op, ids)
         except ScimError as exc:
-            results[runnable] = _error_entry(op, exc)
+            results[index] = _error_entry(op, exc)
             errors += 1
+        created = op.get("bulkId")
+        if created is not None and str(created) in ids:
+            for j in waiting.pop(str(created), ()):
+                missing[j].discard(str(created))
+                if not missing[j]:
+                    heapq.heappush(runnable, j)
+    if not runnable and done < len(ops) and (fail_on_errors is None or errors < fail_on_errors):
+        # Only circular or dangling references remain.
+        for i, entry in enumerate(results):
+            if entry is None:
+                results[i] = _error_entry(ops[i], Conflict(f"Operation {i + 1} refers to a bulkId that no operation creates."))
     return {"schemas": [BULK_RESPONSE_SCHEMA], "Operations": [r for r in results if r is not None]}
 
 
@@ -123,7 +139,7 @@ async def _one(service: Provisioning, caller: Caller, op: Mapping[str, Any], ids
         if bulk_id is None:
             raise InvalidValue("POST operations need a 'bulkId'.")
         result = await service.create(caller, rtype, data)
-        ids[str(bulk_id)] = result.resource["id"]
+        ids[str(bulk_id)] = result.id
         entry.update(location=result.location, version=etag(result.version), status="201")
         return entry
     if id is None:

@@ -1,7 +1,7 @@
 """Managing an organisation's credentials: SCIM tokens, OAuth clients, admin and auditor accounts.
 
 Each change is one transaction with its audit event. Secrets are returned once, at creation or
-rotation, and never again. Every lookup is scoped to the acting organisation: another
+rotation, and never again. Every lookup is scoped to the caller's organisation: another
 organisation's id is simply not found (404, DESIGN §3). After any change that takes a
 credential's access away, :func:`scim_server.auth.credentials_changed` tells this process's
 authenticators to forget what they cached.
@@ -12,9 +12,11 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 import audit
 from scim_server.auth import credentials_changed, secrets
@@ -28,7 +30,6 @@ from .context import Caller
 from .organizations import OPERATOR, issue_scim_token, validate_slug
 
 __all__ = [
-    "Acting",
     "AccountView",
     "ClientView",
     "Credentials",
@@ -48,20 +49,6 @@ CredentialState = Literal["active", "expired", "revoked"]
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _MAX_EMAIL = 320
 _PURGE_INTERVAL = 600.0  # seconds between sweeps of expired access tokens
-
-
-@dataclass(frozen=True, slots=True)
-class Acting:
-    """Who makes a change, in which organisation, from where: the audit event's actor and context."""
-
-    org_id: int
-    org_slug: str
-    actor: audit.Actor
-    context: audit.RequestContext = field(default_factory=audit.RequestContext)
-
-    @classmethod
-    def of(cls, caller: Caller) -> Acting:
-        return cls(caller.org_id, caller.org, caller.actor, caller.request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,67 +175,67 @@ class Credentials:
         self.db = db
         self._purged_at = float("-inf")
 
-    def _event(self, acting: Acting, action: str, targets: tuple[audit.Target, ...],
+    def _event(self, caller: Caller, action: str, targets: tuple[audit.Target, ...],
                metadata: dict[str, Any] | None = None) -> audit.EventDraft:
-        return audit.EventDraft(organization=acting.org_slug, action=action, actor=acting.actor, targets=targets,
-                                context=acting.context, metadata=metadata or {})
+        return audit.EventDraft(organization=caller.organization, action=action, actor=caller.actor, targets=targets,
+                                context=caller.context, metadata=metadata or {})
 
     # ---- the organisation ---------------------------------------------------------------------
 
-    async def organization(self, acting: Acting) -> OrganizationView:
+    async def organization(self, caller: Caller) -> OrganizationView:
         async with self.db.read() as conn:
-            row = await OrganizationRepository(conn).by_slug(acting.org_slug)
-        if row is None or row.id != acting.org_id:
+            row = await OrganizationRepository(conn).by_slug(caller.organization)
+        if row is None or row.id != caller.org_id:
             raise NotFound("Organisation not found.")
         return OrganizationView(row.id, row.slug, row.name, row.created_at)
 
-    async def operator(self, org_slug: str) -> Acting:
+    async def operator(self, org_slug: str) -> Caller:
         """The operator at the command line, acting in the organisation ``org_slug``."""
         async with self.db.read() as conn:
             row = await OrganizationRepository(conn).by_slug(org_slug)
         if row is None:
             raise NotFound(f"No organisation with slug {org_slug!r}.")
-        return Acting(row.id, row.slug, OPERATOR)
+        return Caller(organization=row.slug, actor=OPERATOR, role="admin", org_id=row.id)
 
     # ---- SCIM tokens --------------------------------------------------------------------------
 
-    async def list_tokens(self, acting: Acting) -> list[TokenView]:
+    async def list_tokens(self, caller: Caller) -> list[TokenView]:
         now = utcnow()
         async with self.db.read() as conn:
-            return [_token_view(r, now) for r in await CredentialRepository(conn).list_tokens(acting.org_id)]
+            return [_token_view(r, now) for r in await CredentialRepository(conn).list_tokens(caller.org_id)]
 
-    async def get_token(self, acting: Acting, token_id: str) -> TokenView:
+    async def get_token(self, caller: Caller, token_id: str) -> TokenView:
         async with self.db.read() as conn:
-            row = await CredentialRepository(conn).token(acting.org_id, token_id)
+            row = await CredentialRepository(conn).token(caller.org_id, token_id)
         if row is None:
             raise NotFound("SCIM token not found.")
         return _token_view(row, utcnow())
 
-    async def create_token(self, acting: Acting, label: str, expires_at: datetime | None = None) -> TokenView:
+    async def create_token(self, caller: Caller, label: str, expires_at: datetime | None = None) -> TokenView:
         now = utcnow()
         _future(expires_at, now)
         async with self.db.write() as conn:
-            issued = await issue_scim_token(conn, acting.org_id, acting.org_slug, label, actor=acting.actor,
-                                            context=acting.context, expires_at=expires_at)
-            row = await CredentialRepository(conn).token(acting.org_id, issued.id)
+            issued = await issue_scim_token(conn, caller.org_id, caller.organization, label, actor=caller.actor,
+                                            context=caller.context, expires_at=expires_at)
+            row = await CredentialRepository(conn).token(caller.org_id, issued.id)
         return _token_view(row, now, issued.token)
 
-    async def revoke_token(self, acting: Acting, token_id: str) -> TokenView:
+    async def revoke_token(self, caller: Caller, token_id: str) -> TokenView:
         now = utcnow()
         async with self.db.write() as conn:
             repo = CredentialRepository(conn)
-            row = await repo.token(acting.org_id, token_id)
+            row = await repo.token(caller.org_id, token_id)
             if row is None:
                 raise NotFound("SCIM token not found.")
-            if await repo.revoke_token(acting.org_id, token_id, now):
-                await audit.record(conn, self._event(acting, "scim_token.revoked",
+            if await repo.revoke_token(caller.org_id, token_id, now):
+                await audit.record(conn, self._event(caller, "scim_token.revoked",
                                                      (audit.Target("scim_token", row.label),), {"prefix": row.prefix}))
-            row = await repo.token(acting.org_id, token_id)
+            row = await repo.token(caller.org_id, token_id)
         credentials_changed()
         return _token_view(row, now)
 
     async def rotate_token(
-        self, acting: Acting, token_id: str, *, old_expires_at: datetime | None = None,
+        self, caller: Caller, token_id: str, *, old_expires_at: datetime | None = None,
         label: str | None = None, expires_at: datetime | None = None,
     ) -> TokenView:
         """A new token; the old one keeps working until ``old_expires_at`` (now if None), then stops."""
@@ -261,79 +248,79 @@ class Credentials:
         cutoff = old_expires_at or now
         async with self.db.write() as conn:
             repo = CredentialRepository(conn)
-            old = await repo.token(acting.org_id, token_id)
+            old = await repo.token(caller.org_id, token_id)
             if old is None:
                 raise NotFound("SCIM token not found.")
             if _state(old.revoked_at, old.expires_at, now) != "active":
                 raise Conflict("Only an active token can be rotated.")
-            await repo.expire_token(acting.org_id, token_id, cutoff)
+            await repo.expire_token(caller.org_id, token_id, cutoff)
             # The new token's scim_token.created says which token it replaces and when that one stops.
             issued = await issue_scim_token(
-                conn, acting.org_id, acting.org_slug, label or old.label, actor=acting.actor, context=acting.context,
+                conn, caller.org_id, caller.organization, label or old.label, actor=caller.actor, context=caller.context,
                 expires_at=expires_at,
                 metadata={"replaces": old.prefix, "replaced_until": cutoff.isoformat(timespec="seconds")},
             )
-            row = await repo.token(acting.org_id, issued.id)
+            row = await repo.token(caller.org_id, issued.id)
         credentials_changed()
         return _token_view(row, now, issued.token)
 
     # ---- OAuth clients ------------------------------------------------------------------------
 
-    async def list_clients(self, acting: Acting) -> list[ClientView]:
+    async def list_clients(self, caller: Caller) -> list[ClientView]:
         now = utcnow()
         async with self.db.read() as conn:
-            return [_client_view(r, now) for r in await CredentialRepository(conn).list_clients(acting.org_id)]
+            return [_client_view(r, now) for r in await CredentialRepository(conn).list_clients(caller.org_id)]
 
-    async def get_client(self, acting: Acting, id: str) -> ClientView:
+    async def get_client(self, caller: Caller, id: str) -> ClientView:
         async with self.db.read() as conn:
-            row = await CredentialRepository(conn).client(acting.org_id, id)
+            row = await CredentialRepository(conn).client(caller.org_id, id)
         if row is None:
             raise NotFound("OAuth client not found.")
         return _client_view(row, utcnow())
 
-    async def create_client(self, acting: Acting, label: str) -> ClientView:
+    async def create_client(self, caller: Caller, label: str) -> ClientView:
         validate_slug(label, "label")
         issued = secrets.issue_client()
         id = str(uuid.uuid4())
         async with self.db.write() as conn:
             repo = CredentialRepository(conn)
-            await repo.add_client(id=id, org_id=acting.org_id, label=label, client_id=issued.client_id,
+            await repo.add_client(id=id, org_id=caller.org_id, label=label, client_id=issued.client_id,
                                   digest=issued.digest)
-            await audit.record(conn, self._event(acting, "oauth_client.created", (audit.Target("oauth_client", label),),
+            await audit.record(conn, self._event(caller, "oauth_client.created", (audit.Target("oauth_client", label),),
                                                  {"client_id": issued.client_id}))
-            row = await repo.client(acting.org_id, id)
+            row = await repo.client(caller.org_id, id)
         return _client_view(row, utcnow(), issued.secret)
 
-    async def rotate_client_secret(self, acting: Acting, id: str) -> ClientView:
+    async def rotate_client_secret(self, caller: Caller, id: str) -> ClientView:
         """A new secret; the old one stops at once. Access tokens already issued stay valid until they expire."""
         secret = secrets.new_client_secret()
         now = utcnow()
         async with self.db.write() as conn:
             repo = CredentialRepository(conn)
-            row = await repo.client(acting.org_id, id)
+            row = await repo.client(caller.org_id, id)
             if row is None:
                 raise NotFound("OAuth client not found.")
-            if not await repo.set_client_secret(acting.org_id, id, secrets.digest(secret), now):
+            if not await repo.set_client_secret(caller.org_id, id, secrets.digest(secret), now):
                 raise Conflict("A revoked client's secret cannot be rotated.")
-            await audit.record(conn, self._event(acting, "oauth_client.secret_rotated",
+            await audit.record(conn, self._event(caller, "oauth_client.secret_rotated",
                                                  (audit.Target("oauth_client", row.label),),
                                                  {"client_id": row.client_id}))
-            row = await repo.client(acting.org_id, id)
+            row = await repo.client(caller.org_id, id)
         return _client_view(row, now, secret)
 
-    async def revoke_client(self, acting: Acting, id: str) -> ClientView:
+    async def revoke_client(self, caller: Caller, id: str) -> ClientView:
         """Revoke a client: its secret and every access token issued to it stop at once."""
         now = utcnow()
         async with self.db.write() as conn:
             repo = CredentialRepository(conn)
-            row = await repo.client(acting.org_id, id)
+            row = await repo.client(caller.org_id, id)
             if row is None:
                 raise NotFound("OAuth client not found.")
-            if await repo.revoke_client(acting.org_id, id, now):
-                await audit.record(conn, self._event(acting, "oauth_client.revoked",
+            if await repo.revoke_client(caller.org_id, id, now):
+                await audit.record(conn, self._event(caller, "oauth_client.revoked",
                                                      (audit.Target("oauth_client", row.label),),
                                                      {"client_id": row.client_id}))
-            row = await repo.client(acting.org_id, id)
+            row = await repo.client(caller.org_id, id)
         credentials_changed()
         return _client_view(row, now)
 
@@ -353,7 +340,8 @@ class Credentials:
         if prefix is None:
             raise ValueError("not an access token")
         now = utcnow()
-        acting = Acting(client.org_id, client.org_slug, audit.Actor("oauth_client", client.label), context)
+        caller = Caller(organization=client.org_slug, actor=audit.Actor("oauth_client", client.label), context=context,
+                        org_id=client.org_id)
         async with self.db.write() as conn:
             repo = CredentialRepository(conn)
             await repo.add_access_token(id=str(uuid.uuid4()), client_pk=client.id, prefix=prefix,
@@ -364,25 +352,25 @@ class Credentials:
                 # Expired access tokens are dead weight; clearing them on the way costs one indexed delete.
                 self._purged_at = time.monotonic()
                 await repo.purge_access_tokens(now)
-            await audit.record(conn, self._event(acting, "oauth_token.issued",
+            await audit.record(conn, self._event(caller, "oauth_token.issued",
                                                  (audit.Target("oauth_client", client.label),),
                                                  {"scope": scope, "expires_in": ttl_seconds, "prefix": prefix}))
 
     # ---- admin and auditor accounts -----------------------------------------------------------
 
-    async def list_accounts(self, acting: Acting) -> list[AccountView]:
+    async def list_accounts(self, caller: Caller) -> list[AccountView]:
         async with self.db.read() as conn:
-            rows = await CredentialRepository(conn).list_accounts(acting.org_id)
+            rows = await CredentialRepository(conn).list_accounts(caller.org_id)
         return [_account_view(r) for r in rows]
 
-    async def get_account(self, acting: Acting, id: str) -> AccountView:
+    async def get_account(self, caller: Caller, id: str) -> AccountView:
         async with self.db.read() as conn:
-            row = await CredentialRepository(conn).account(acting.org_id, id)
+            row = await CredentialRepository(conn).account(caller.org_id, id)
         if row is None:
             raise NotFound("Account not found.")
         return _account_view(row)
 
-    async def create_account(self, acting: Acting, email: str, role: str, key_label: str = "default") -> AccountView:
+    async def create_account(self, caller: Caller, email: str, role: str, key_label: str = "default") -> AccountView:
         """A new admin or auditor account with its first API key (shown once)."""
         email = validate_email(email)
         if role not in ROLES:
@@ -391,79 +379,79 @@ class Credentials:
         id = str(uuid.uuid4())
         async with self.db.write() as conn:
             repo = CredentialRepository(conn)
-            await repo.add_account(id=id, org_id=acting.org_id, email=email, role=role)
-            key = await self._add_key(conn, acting, id, email, role, key_label, None)
-            row = await repo.account(acting.org_id, id)
+            await repo.add_account(id=id, org_id=caller.org_id, email=email, role=role)
+            key = await self._add_key(conn, caller, id, email, role, key_label, None)
+            row = await repo.account(caller.org_id, id)
         return _account_view(row, key)
 
-    async def delete_account(self, acting: Acting, id: str) -> None:
+    async def delete_account(self, caller: Caller, id: str) -> None:
         """Remove an account and its keys; the organisation's last admin cannot be removed."""
         now = utcnow()
         async with self.db.write() as conn:
             repo = CredentialRepository(conn)
-            row = await repo.account(acting.org_id, id)
+            row = await repo.account(caller.org_id, id)
             if row is None:
                 raise NotFound("Account not found.")
-            if row.role == "admin" and await repo.count_admins(acting.org_id) <= 1:
+            if row.role == "admin" and await repo.count_admins(caller.org_id) <= 1:
                 raise Conflict("The organisation's last admin account cannot be removed.")
-            keys = await repo.list_keys(acting.org_id, id)
+            keys = await repo.list_keys(caller.org_id, id)
             active = [k for k in keys if _state(k.revoked_at, k.expires_at, now) == "active"]
-            await repo.delete_account(acting.org_id, id)
+            await repo.delete_account(caller.org_id, id)
             await audit.record_many(conn, [
-                self._event(acting, "admin_key.revoked",
+                self._event(caller, "admin_key.revoked",
                             (audit.Target("admin_key", k.label), audit.Target(row.role, row.email)),
                             {"prefix": k.prefix, "account_removed": True})
                 for k in active
             ])
         credentials_changed()
 
-    async def list_keys(self, acting: Acting, account_id: str) -> list[KeyView]:
+    async def list_keys(self, caller: Caller, account_id: str) -> list[KeyView]:
         now = utcnow()
         async with self.db.read() as conn:
             repo = CredentialRepository(conn)
-            if await repo.account(acting.org_id, account_id) is None:
+            if await repo.account(caller.org_id, account_id) is None:
                 raise NotFound("Account not found.")
-            return [_key_view(r, now) for r in await repo.list_keys(acting.org_id, account_id)]
+            return [_key_view(r, now) for r in await repo.list_keys(caller.org_id, account_id)]
 
     async def create_key(
-        self, acting: Acting, account_id: str, label: str = "default", expires_at: datetime | None = None
+        self, caller: Caller, account_id: str, label: str = "default", expires_at: datetime | None = None
     ) -> KeyView:
         validate_slug(label, "label")
         _future(expires_at, utcnow())
         async with self.db.write() as conn:
-            account = await CredentialRepository(conn).account(acting.org_id, account_id)
+            account = await CredentialRepository(conn).account(caller.org_id, account_id)
             if account is None:
                 raise NotFound("Account not found.")
-            return await self._add_key(conn, acting, account_id, account.email, account.role, label, expires_at)
+            return await self._add_key(conn, caller, account_id, account.email, account.role, label, expires_at)
 
-    async def revoke_key(self, acting: Acting, account_id: str, key_id: str) -> KeyView:
+    async def revoke_key(self, caller: Caller, account_id: str, key_id: str) -> KeyView:
         now = utcnow()
         async with self.db.write() as conn:
             repo = CredentialRepository(conn)
-            account = await repo.account(acting.org_id, account_id)
-            key = await repo.key(acting.org_id, account_id, key_id) if account is not None else None
+            account = await repo.account(caller.org_id, account_id)
+            key = await repo.key(caller.org_id, account_id, key_id) if account is not None else None
             if account is None or key is None:
                 raise NotFound("API key not found.")
-            if await repo.revoke_key(acting.org_id, key_id, now):
+            if await repo.revoke_key(caller.org_id, key_id, now):
                 await audit.record(conn, self._event(
-                    acting, "admin_key.revoked",
+                    caller, "admin_key.revoked",
                     (audit.Target("admin_key", key.label), audit.Target(account.role, account.email)),
                     {"prefix": key.prefix},
                 ))
-            key = await repo.key(acting.org_id, account_id, key_id)
+            key = await repo.key(caller.org_id, account_id, key_id)
         credentials_changed()
         return _key_view(key, now)
 
     async def _add_key(
-        self, conn: Any, acting: Acting, account_id: str, email: str, role: str, label: str,
+        self, conn: AsyncConnection, caller: Caller, account_id: str, email: str, role: str, label: str,
         expires_at: datetime | None,
     ) -> KeyView:
         issued = secrets.issue("sk")
         id = str(uuid.uuid4())
         repo = CredentialRepository(conn)
-        await repo.add_key(id=id, account_id=account_id, org_id=acting.org_id, label=label, prefix=issued.prefix,
+        await repo.add_key(id=id, account_id=account_id, org_id=caller.org_id, label=label, prefix=issued.prefix,
                            digest=issued.digest, expires_at=expires_at)
-        await audit.record(conn, self._event(acting, "admin_key.created",
+        await audit.record(conn, self._event(caller, "admin_key.created",
                                              (audit.Target("admin_key", label), audit.Target(role, email)),
                                              {"prefix": issued.prefix, "role": role}))
-        return _key_view(await repo.key(acting.org_id, account_id, id), utcnow(), issued.plaintext)
+        return _key_view(await repo.key(caller.org_id, account_id, id), utcnow(), issued.plaintext)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 import audit
 from scim_server.auth import secrets
 from scim_server.protocol.errors import InvalidValue
@@ -39,7 +41,7 @@ def validate_slug(slug: str, what: str = "slug") -> str:
 
 
 async def issue_scim_token(
-    conn: object,
+    conn: AsyncConnection,
     org_id: int,
     org_slug: str,
     label: str,
@@ -53,11 +55,11 @@ async def issue_scim_token(
     validate_slug(label, "label")
     issued = secrets.issue("scim")
     token_id = str(uuid.uuid4())
-    await OrganizationRepository(conn).add_scim_token(  # type: ignore[arg-type]
+    await OrganizationRepository(conn).add_scim_token(
         id=token_id, org_id=org_id, label=label, prefix=issued.prefix, digest=issued.digest, expires_at=expires_at
     )
     await audit.record(
-        conn,  # type: ignore[arg-type]
+        conn,
         audit.EventDraft(
             organization=org_slug,
             action="scim_token.created",

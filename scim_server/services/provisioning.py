@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 import audit
 from scim_server.protocol import resource as wire
@@ -17,9 +20,18 @@ from scim_server.protocol.projection import Projection
 from scim_server.protocol.schema import ResourceType
 from scim_server.protocol.validate import MemberRef, changed_attributes, check_immutable, normalise
 from scim_server.storage.engine import Database
-from scim_server.storage.resources import GROUPS, USERS, Kind, MembershipRepository, ResourceRepository, Stored
+from scim_server.storage.resources import (
+    GROUPS,
+    USERS,
+    Kind,
+    MembershipRepository,
+    MemberRow,
+    ResourceRepository,
+    Stored,
+)
 from scim_server.storage.types import utcnow
 
+from ._offload import SLICE, json_size, off_loop, yielding
 from .context import Caller
 from .targets import group_target, target_for, user_target
 
@@ -28,13 +40,15 @@ __all__ = ["Provisioning", "Result", "Preconditions"]
 #: What an update computes from the current resource: its new data, the names of the attributes
 #: that changed, and (for groups) how to apply membership changes, returning (added, removed).
 _Plan = tuple[
-    dict[str, Any], list[str], Callable[[Any], Awaitable[tuple[list[str], list[str]]]] | None
+    dict[str, Any], list[str], Callable[[AsyncConnection], Awaitable[tuple[list[str], list[str]]]] | None
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    resource: dict[str, Any]
+    id: str
+    #: The resource as the response returns it; ``None`` when the answer has no body (204).
+    resource: dict[str, Any] | None
     version: int
     location: str
 
@@ -70,16 +84,16 @@ class Provisioning:
     def _location(caller: Caller, rtype: ResourceType, id: str) -> str:
         return f"{caller.base_url}{rtype.endpoint}/{id}"
 
-    async def _record(self, conn: Any, caller: Caller, events: Sequence[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]) -> None:
+    async def _record(self, conn: AsyncConnection, caller: Caller, events: Sequence[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]) -> None:
         if not self.audit_enabled or not events:
             return
         drafts = [
             audit.EventDraft(
-                organization=caller.org,
+                organization=caller.organization,
                 action=action,
                 actor=caller.actor,
                 targets=tuple(targets),
-                context=caller.request,
+                context=caller.context,
                 metadata=dict(metadata),
             )
             for action, targets, metadata in events
@@ -87,7 +101,7 @@ class Provisioning:
         await audit.record_many(conn, drafts)
 
     async def _derived(
-        self, conn: Any, caller: Caller, rtype: ResourceType, rows: Sequence[Stored], projection: Projection | None
+        self, conn: AsyncConnection, caller: Caller, rtype: ResourceType, rows: Sequence[Stored], projection: Projection | None
     ) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """A user's ``groups`` / a group's ``members``, loaded only when the response includes them."""
         key = "groups" if rtype.name == "User" else "members"
@@ -137,7 +151,7 @@ class Provisioning:
 
     async def _result(
         self,
-        conn: Any,
+        conn: AsyncConnection,
         caller: Caller,
         rtype: ResourceType,
         stored: Stored,
@@ -151,7 +165,7 @@ class Provisioning:
         body = self._render(caller, rtype, stored, derived)
         if projection is not None:
             body = projection.apply(body)
-        return Result(body, stored.version, self._location(caller, rtype, stored.id))
+        return Result(stored.id, body, stored.version, self._location(caller, rtype, stored.id))
 
     async def _load(self, repo: ResourceRepository, id: str, *, for_update: bool = False) -> Stored:
         stored = await repo.get(id, for_update=for_update)
@@ -160,33 +174,50 @@ class Provisioning:
         return stored
 
     async def _resolve_members(
-        self, conn: Any, caller: Caller, refs: Sequence[MemberRef], group_id: str | None = None
+        self,
+        conn: AsyncConnection,
+        caller: Caller,
+        refs: Sequence[MemberRef],
+        group_id: str | None = None,
+        known: Mapping[str, str] | None = None,
     ) -> list[tuple[str, str, str | None]]:
-        """Check that every member exists in this organisation; returns (id, type, display)."""
+        """Check that every member exists in this organisation; returns (id, type, display).
+
+        ``known``: ids known to exist, with their type (the group's current members: deleting a
+        resource removes its memberships), so a full push of a large group looks up only the
+        members it adds. The passes over the ids run off the loop for a long list.
+        """
         if not refs:
             return []
-        ids = list(dict.fromkeys(r.value for r in refs))
-        users = await ResourceRepository(conn, USERS, caller.org_id).ids_present(ids)
-        groups = await ResourceRepository(conn, GROUPS, caller.org_id).ids_present(i for i in ids if i not in users)
-        missing = [i for i in ids if i not in users and i not in groups]
-        if missing:
-            raise InvalidValue(f"members refer to resources that do not exist: {', '.join(missing[:10])}.")
-        if group_id is not None and group_id in groups:
-            raise InvalidValue("A group cannot be a member of itself.")
-        display = {r.value: r.display for r in refs}
-        return [(i, "User" if i in users else "Group", display.get(i)) for i in ids]
+        size = _MEMBER_BYTES * len(refs)
+        unknown = await off_loop(_unknown_ids, refs, known or {}, size=size)
+        user_repo = ResourceRepository(conn, USERS, caller.org_id)
+        group_repo = ResourceRepository(conn, GROUPS, caller.org_id)
+        users: set[str] = set()
+        async for chunk in yielding(unknown):
+            users |= await user_repo.ids_present(chunk)
+        groups: set[str] = set()
+        async for chunk in yielding(await off_loop(_without, unknown, users, size=size)):
+            groups |= await group_repo.ids_present(chunk)
+        return await off_loop(_resolved, refs, known or {}, users, groups, group_id, size=size)
 
-    async def _member_targets(self, conn: Any, caller: Caller, ids: Sequence[str]) -> dict[str, audit.Target]:
+    async def _member_targets(self, conn: AsyncConnection, caller: Caller, ids: Sequence[str]) -> dict[str, audit.Target]:
         if not ids:
             return {}
-        users = await ResourceRepository(conn, USERS, caller.org_id).names(ids)
-        groups = await ResourceRepository(conn, GROUPS, caller.org_id).names(i for i in ids if i not in users)
+        # In slices: one statement per thousand ids, never one with more parameters than
+        # PostgreSQL's driver takes (32,767), and a turn of the loop between them.
+        users: dict[str, dict[str, Any]] = {}
+        async for chunk in yielding(ids):
+            users.update(await ResourceRepository(conn, USERS, caller.org_id).names(chunk))
+        groups: dict[str, dict[str, Any]] = {}
+        async for chunk in yielding([i for i in ids if i not in users]):
+            groups.update(await ResourceRepository(conn, GROUPS, caller.org_id).names(chunk))
         out = {i: user_target(d) for i, d in users.items()}
         out.update({i: group_target(d) for i, d in groups.items()})
         return out
 
     async def _member_events(
-        self, conn: Any, caller: Caller, group: Mapping[str, Any], added: Sequence[str], removed: Sequence[str]
+        self, conn: AsyncConnection, caller: Caller, group: Mapping[str, Any], added: Sequence[str], removed: Sequence[str]
     ) -> list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]:
         if not self.audit_enabled or not (added or removed):
             return []
@@ -219,7 +250,7 @@ class Provisioning:
     # ---- use cases -----------------------------------------------------------------------------
 
     async def create(self, caller: Caller, rtype: ResourceType, body: Any, projection: Projection | None = None) -> Result:
-        normalised = normalise(rtype, body)
+        normalised = await off_loop(normalise, rtype, body, size=json_size(body))
         kind = self._kind(rtype)
         now = utcnow()
         async with self.db.write() as conn:
@@ -232,7 +263,7 @@ class Provisioning:
             else:
                 events = [("group.created", (group_target(stored.data),), {})]
                 members = await self._resolve_members(conn, caller, normalised.members or (), stored.id)
-                added = await MembershipRepository(conn, caller.org_id).add(stored.id, members)
+                added = await _add_members(MembershipRepository(conn, caller.org_id), stored.id, members)
                 events += await self._member_events(conn, caller, stored.data, added, ())
                 derived = {"members": [self._member_item(caller, m, t, d) for m, t, d in members]}
             await self._record(conn, caller, events)
@@ -324,7 +355,7 @@ class Provisioning:
         preconditions: Preconditions = Preconditions(),
         projection: Projection | None = None,
     ) -> Result:
-        normalised = normalise(rtype, body)
+        normalised = await off_loop(normalise, rtype, body, size=json_size(body))
 
         def plan(current: Stored) -> _Plan:
             check_immutable(rtype, current.data, normalised.data)
@@ -334,13 +365,9 @@ class Provisioning:
                 return normalised.data, changed, None
             wanted_refs = normalised.members
 
-            async def members(conn: Any) -> tuple[list[str], list[str]]:
+            async def members(conn: AsyncConnection) -> tuple[list[str], list[str]]:
                 memberships = MembershipRepository(conn, caller.org_id)
-                wanted = await self._resolve_members(conn, caller, wanted_refs, id)
-                existing = await memberships.member_ids(id)
-                removed = await memberships.remove(id, existing - {m for m, _, _ in wanted})
-                added = await memberships.add(id, [m for m in wanted if m[0] not in existing])
-                return added, removed
+                return await self._set_members(memberships, caller, id, wanted_refs, redisplay=False)
 
             return normalised.data, changed, members
 
@@ -362,16 +389,16 @@ class Provisioning:
             if changes is None:
                 return outcome.data, changed, None
 
-            async def members(conn: Any) -> tuple[list[str], list[str]]:
+            async def members(conn: AsyncConnection) -> tuple[list[str], list[str]]:
                 return await self._apply_member_changes(conn, caller, id, changes)
 
             return outcome.data, changed, members
 
-        # Without a projection a group's PATCH is answered 204 by the endpoint (RFC 7644 §3.5.2):
-        # its members are not loaded, so a membership change costs the same in a group of ten
-        # or of a hundred thousand.
-        derived: dict[str, Any] | None = {} if rtype.name == "Group" and projection is None else None
-        return await self._update(caller, rtype, id, preconditions, plan, projection, derived)
+        # A group's PATCH that names no attributes/excludedAttributes is answered 204, without a
+        # body (RFC 7644 §3.5.2), as Okta's and Entra's documentation show: its members are not
+        # loaded, so a membership change costs the same in a group of ten or of a hundred thousand.
+        bodyless = rtype.name == "Group" and (projection is None or not projection.explicit)
+        return await self._update(caller, rtype, id, preconditions, plan, projection, bodyless=bodyless, weight=(body,))
 
     async def _update(
         self,
@@ -381,15 +408,21 @@ class Provisioning:
         preconditions: Preconditions,
         plan: Callable[[Stored], _Plan],
         projection: Projection | None,
-        derived: Mapping[str, Any] | None = None,
+        *,
+        bodyless: bool = False,
+        weight: Sequence[Any] = (),
     ) -> Result:
-        """PUT and PATCH: one transaction that stores what changed and records it."""
+        """PUT and PATCH: one transaction that stores what changed and records it.
+
+        ``weight``: what the plan's work grows with besides the stored document (a PATCH body).
+        """
         now = utcnow()
         async with self.db.write() as conn:
             repo = ResourceRepository(conn, self._kind(rtype), caller.org_id)
             current = await self._load(repo, id, for_update=True)
             preconditions.check(current.version)
-            data, changed, members = plan(current)
+            # A PATCH's work grows with the stored document as well as with the body.
+            data, changed, members = await off_loop(plan, current, size=json_size(current.data, *weight))
             events: list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]] = []
             stored = current
             if changed:
@@ -405,31 +438,60 @@ class Provisioning:
                         stored = await repo.touch(current, now)
                     events += await self._member_events(conn, caller, stored.data, added, removed)
             await self._record(conn, caller, events)
-            return await self._result(conn, caller, rtype, stored, projection, derived)
+            if bodyless:
+                return Result(stored.id, None, stored.version, self._location(caller, rtype, stored.id))
+            return await self._result(conn, caller, rtype, stored, projection)
 
     async def _apply_member_changes(
-        self, conn: Any, caller: Caller, group_id: str, changes: MemberChanges
+        self, conn: AsyncConnection, caller: Caller, group_id: str, changes: MemberChanges
     ) -> tuple[list[str], list[str]]:
         memberships = MembershipRepository(conn, caller.org_id)
-        removed: list[str] = []
         if changes.remove_all:
-            removed += await memberships.remove(group_id, None)
-        elif changes.remove_where is not None:
+            # `replace` of members (Okta's full push): the same difference with what is stored
+            # as a PUT makes, so unchanged members are neither deleted nor written again.
+            return await self._set_members(memberships, caller, group_id, changes.add, redisplay=True)
+        removed: list[str] = []
+        if changes.remove_where is not None:
             # Rare: a member filter other than `value eq`. Evaluate it on this group's member rows.
-            rows = (await memberships.members_of([group_id]))[group_id]
-            doomed = [
-                r.member_id
-                for r in rows
-                if element_matches(changes.remove_where, {"value": r.member_id, "type": r.member_type, "display": r.display})
-            ]
-            removed += await memberships.remove(group_id, doomed)
+            rows = await _all_members(memberships, group_id)
+            removed += await _remove_members(
+                memberships, group_id, await off_loop(_matching_members, changes.remove_where, rows, size=_MEMBER_BYTES * len(rows))
+            )
         if changes.remove:
-            removed += await memberships.remove(group_id, changes.remove)
-        added = await memberships.add(group_id, await self._resolve_members(conn, caller, changes.add, group_id))
+            removed += await _remove_members(memberships, group_id, changes.remove)
+        added = await _add_members(memberships, group_id, await self._resolve_members(conn, caller, changes.add, group_id))
         # A member removed and re-added in one request is still a member: report only net changes.
-        net_removed = [m for m in removed if m not in set(added)]
-        net_added = [m for m in added if m not in set(removed)]
+        removed_ids, added_ids = set(removed), set(added)
+        net_removed = [m for m in removed if m not in added_ids]
+        net_added = [m for m in added if m not in removed_ids]
         return net_added, net_removed
+
+    async def _set_members(
+        self,
+        memberships: MembershipRepository,
+        caller: Caller,
+        group_id: str,
+        refs: Sequence[MemberRef],
+        *,
+        redisplay: bool,
+    ) -> tuple[list[str], list[str]]:
+        """Make the group's members exactly ``refs``; returns (added, removed), linear in both.
+
+        ``redisplay``: also store the ``display`` given for members already there. A PATCH
+        ``replace`` always did (it deleted and re-inserted every row); a PUT never did.
+        """
+        rows = await _all_members(memberships, group_id)
+        size = _MEMBER_BYTES * (len(rows) + len(refs))
+        known = await off_loop(lambda: {r.member_id: r.member_type for r in rows}, size=size)
+        wanted = await self._resolve_members(memberships.conn, caller, refs, group_id, known)
+        leaving, redisplayed, joining = await off_loop(_difference, rows, wanted, redisplay, size=size)
+        removed = await _remove_members(memberships, group_id, leaving)
+        # A member kept with another display is written again, as when the rows were replaced,
+        # but is no membership change.
+        await _remove_members(memberships, group_id, [m for m, _, _ in redisplayed])
+        await _add_members(memberships, group_id, redisplayed)
+        added = await _add_members(memberships, group_id, joining)
+        return added, removed
 
     async def delete(
         self, caller: Caller, rtype: ResourceType, id: str, preconditions: Preconditions = Preconditions()
@@ -452,3 +514,83 @@ class Provisioning:
                 events += [("group.member_removed", (group_target(g), member), {}) for g in groups.values()]
             await self._record(conn, caller, events)
 
+
+
+#: What one member costs to handle, in bytes of input, for deciding to work off the loop.
+_MEMBER_BYTES = 64
+
+_Member = tuple[str, str, str | None]
+
+
+def _unknown_ids(refs: Sequence[MemberRef], known: Mapping[str, str]) -> list[str]:
+    """The distinct ids ``refs`` names that are not in ``known``, in order."""
+    return [i for i in dict.fromkeys(r.value for r in refs) if i not in known]
+
+
+def _without(ids: Sequence[str], found: set[str]) -> list[str]:
+    return [i for i in ids if i not in found]
+
+
+def _resolved(
+    refs: Sequence[MemberRef], known: Mapping[str, str], users: set[str], groups: set[str], group_id: str | None
+) -> list[_Member]:
+    """(id, type, display) for each member ``refs`` names; refuses missing ones and the group itself."""
+    ids = list(dict.fromkeys(r.value for r in refs))
+    types = {**known, **dict.fromkeys(groups, "Group"), **dict.fromkeys(users, "User")}
+    missing = [i for i in ids if i not in types]
+    if missing:
+        raise InvalidValue(f"members refer to resources that do not exist: {', '.join(missing[:10])}.")
+    if group_id is not None and types.get(group_id) == "Group":
+        raise InvalidValue("A group cannot be a member of itself.")
+    display = {r.value: r.display for r in refs}
+    return [(i, types[i], display.get(i)) for i in ids]
+
+
+def _difference(
+    rows: Sequence[MemberRow], wanted: Sequence[_Member], redisplay: bool
+) -> tuple[list[str], list[_Member], list[_Member]]:
+    """(ids leaving, members staying with another display, members joining) to go from ``rows`` to ``wanted``."""
+    stored = {r.member_id: r.display for r in rows}
+    wanted_ids = {m for m, _, _ in wanted}
+    leaving = [m for m in stored if m not in wanted_ids]
+    redisplayed = [m for m in wanted if m[0] in stored and stored[m[0]] != m[2]] if redisplay else []
+    joining = [m for m in wanted if m[0] not in stored]
+    return leaving, redisplayed, joining
+
+
+def _matching_members(flt: Any, rows: Sequence[Any]) -> list[str]:
+    return [
+        r.member_id
+        for r in rows
+        if element_matches(flt, {"value": r.member_id, "type": r.member_type, "display": r.display})
+    ]
+
+
+async def _all_members(memberships: MembershipRepository, group_id: str) -> list[MemberRow]:
+    """Every member row of a group, read in slices with a turn of the event loop between them."""
+    rows: list[MemberRow] = []
+    after = ""
+    while True:
+        page = await memberships.members_page(group_id, after, SLICE)
+        rows += page
+        if len(page) < SLICE:
+            return rows
+        after = page[-1].member_id
+        await asyncio.sleep(0)
+
+
+async def _add_members(
+    memberships: MembershipRepository, group_id: str, members: Sequence[tuple[str, str, str | None]]
+) -> list[str]:
+    """``memberships.add`` in slices, letting other requests run between them (see ``yielding``)."""
+    added: list[str] = []
+    async for chunk in yielding(members):
+        added += await memberships.add(group_id, chunk)
+    return added
+
+
+async def _remove_members(memberships: MembershipRepository, group_id: str, member_ids: Iterable[str]) -> list[str]:
+    removed: list[str] = []
+    async for chunk in yielding(list(member_ids)):
+        removed += await memberships.remove(group_id, chunk)
+    return removed

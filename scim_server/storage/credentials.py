@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from audit import translate_unique
 from scim_server.protocol.errors import Conflict
 
 from .tables import AdminAccount, AdminKey, OAuthAccessToken, OAuthClient, Organization, ScimToken, table_of
@@ -252,14 +252,12 @@ class CredentialRepository:
     # ---- admin accounts and keys --------------------------------------------------------------
 
     async def add_account(self, *, id: str, org_id: int, email: str, role: str) -> None:
-        try:
+        with translate_unique(lambda: Conflict(f"An account with email {email!r} already exists in this organisation.")):
             async with self.conn.begin_nested():
                 await self.conn.execute(
                     insert(_accounts).values(id=id, org_id=org_id, email=email, email_norm=email.lower(), role=role,
                                              created_at=utcnow())
                 )
-        except IntegrityError:
-            raise Conflict(f"An account with email {email!r} already exists in this organisation.") from None
 
     async def list_accounts(self, org_id: int) -> list[Any]:
         return list(

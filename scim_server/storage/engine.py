@@ -13,7 +13,7 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from audit import AFTER_COMMIT, LOCK_LOG, LOG_SCHEMA, PENDING_EVENTS, SQLITE_CONNECTION, write_pending
+from audit import LOCK_LOG, LOG_SCHEMA, HostTransaction, attach, detach, log_database, write_pending
 
 from . import sqlite_driver
 from .wal import BACKSTOP_PAGES, WalCheckpointer
@@ -52,27 +52,6 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if is_sqlite:
         _configure_sqlite(engine)
     return engine
-
-
-def log_database(database: str) -> str:
-    """Where the sealed audit log of the SQLite database ``database`` lives: a file of its own.
-
-    Only the sealer writes it, and only the server writes the main file, so neither ever waits
-    on the other's write lock, and a sealer in a process of its own (``scimtrail relay``, or the
-    one ``scimtrail serve`` starts) takes nothing from the server's core. Every connection
-    attaches it as :data:`audit.LOG_SCHEMA`; the log's tables exist only there (migration
-    ``0005``), so statements name them without a schema. ``scimtrail.db`` keeps its log in
-    ``scimtrail-audit.db``; an in-memory database keeps its log in memory too.
-    """
-    if database in ("", ":memory:"):
-        return ":memory:"
-    if database.startswith("file:"):
-        path, sep, query = database.partition("?")
-        return f"{path}-audit{sep}{query}"
-    base, dot, suffix = database.rpartition(".")
-    if dot and "/" not in suffix:
-        return f"{base}-audit.{suffix}"
-    return f"{database}-audit"
 
 
 def _unicode_lower(value: Any) -> Any:
@@ -131,7 +110,7 @@ def _checkpointer(engine: AsyncEngine) -> WalCheckpointer | None:
 
 
 def _run(callbacks: Any) -> None:
-    """After-commit callbacks (``audit.AFTER_COMMIT``): run once the transaction is durable."""
+    """After-commit callbacks (``audit.HostTransaction.after_commit``): run once the transaction is durable."""
     for callback in callbacks:
         callback()
 
@@ -144,7 +123,7 @@ class _Batch:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.done: asyncio.Future[None] = loop.create_future()
         self.callbacks: list[Callable[[], None]] = []
-        #: The audit events the units recorded (``audit.PENDING_EVENTS``), written before COMMIT.
+        #: The audit events the units recorded (``audit.HostTransaction.pending``), written before COMMIT.
         self.events: list[Any] = []
         self.failure: BaseException | None = None
 
@@ -157,9 +136,11 @@ WRITER_CACHE_KIB = 32 * 1024
 class Database:
     """The engine plus, on SQLite, the process-wide write gate and group commit.
 
-    SQLite allows one writer at a time. Queueing writers on an asyncio lock in-process is far
-    cheaper than letting them collide on the file lock; other processes (a separate relay) still
-    meet the file lock, which ``BEGIN IMMEDIATE`` waits on (see ``sqlite_driver``). Since writes
+    SQLite allows one writer per file at a time. Queueing writers on an asyncio lock in-process is
+    far cheaper than letting them collide on the file lock; another process writing the main file
+    (``scimtrail`` commands, a relay renewing its lease) still meets the lock that each write
+    transaction takes up front (``_LOCK_MAIN``, see ``_on_begin``), which the driver waits for by
+    retrying off the event loop's back (see ``sqlite_driver``). Since writes
     are serialised anyway, they share one connection held open for the process's life, instead of
     a pool checkout, reset and return around every write.
 
@@ -170,7 +151,7 @@ class Database:
     one COMMIT ends them all. A unit that raises rolls back to its savepoint and leaves the others
     alone; a unit's ``async with`` block exits only once that COMMIT is durable, so nothing is
     answered before its change is committed, and a failed COMMIT fails every unit in it. The audit
-    events the units record wait for that COMMIT too (``audit.PENDING_EVENTS``): they are built
+    events the units record wait for that COMMIT too (``audit.HostTransaction.pending``): they are built
     and inserted for the whole batch at once, in its transaction, just before it commits.
 
     PostgreSQL needs none of this: each write is its own transaction on a pooled connection.
@@ -196,12 +177,13 @@ class Database:
         """One unit of work: committed when the block ends, rolled back if it raises."""
         if self._write_gate is None:
             async with self.engine.connect() as conn:
+                transaction = attach(conn, HostTransaction())
                 try:
                     async with conn.begin():
                         yield conn
                 finally:
-                    callbacks = conn.info.pop(AFTER_COMMIT, ())
-            _run(callbacks)
+                    detach(conn)
+            transaction.run_after_commit()
             return
         async with self._write_gate:
             writer, raw = await self._writer_connection()
@@ -212,17 +194,20 @@ class Database:
                 # Runs after every task already waiting to run this turn: their units join.
                 asyncio.get_running_loop().call_soon(self._commit_soon, batch)
             raw.savepoint(_UNIT)
-            writer.info[PENDING_EVENTS] = []
+            # The unit's audit events wait for the batch's COMMIT (see write_pending in _commit);
+            # its hot statements go straight to sqlite3, inside the unit.
+            pending: list[Any] = []
+            transaction = attach(writer, HostTransaction(raw.sqlite3_connection, pending=pending))
             try:
                 yield writer
             except BaseException as exc:
-                writer.info.pop(AFTER_COMMIT, None)
-                writer.info.pop(PENDING_EVENTS, None)
+                detach(writer)
                 await self._undo_unit(batch, raw, exc)
                 raise
+            detach(writer)
             raw.release(_UNIT)
-            batch.callbacks.extend(writer.info.pop(AFTER_COMMIT, ()))
-            batch.events.extend(writer.info.pop(PENDING_EVENTS, ()))
+            batch.callbacks.extend(transaction.after_commit)
+            batch.events.extend(pending)
         await asyncio.shield(batch.done)
 
     async def _writer_connection(self) -> tuple[AsyncConnection, sqlite_driver.Connection]:
@@ -231,9 +216,6 @@ class Database:
             writer = self._writer = await (await self.engine.connect()).execution_options(write=True)
             raw = self._raw = (await writer.get_raw_connection()).driver_connection
             assert raw is not None
-            # The audit trail's hot statements go straight to sqlite3 inside our units (see
-            # audit.SQLITE_CONNECTION); only the writer carries the key, and only while it is ours.
-            writer.info[SQLITE_CONNECTION] = raw.sqlite3_connection
             # Every write goes through this one connection, and its working set (the right-hand
             # leaves of every table and index, userName's and the audit log's random leaves)
             # outgrows SQLite's default 2 MB page cache within minutes of steady writes; the
@@ -310,12 +292,12 @@ class Database:
         except Exception:
             self._writer = self._raw = None
             with contextlib.suppress(Exception):
-                writer.info.pop(SQLITE_CONNECTION, None)  # back to the pool: readers must not see it
+                detach(writer)  # back to the pool: readers must not see a writer's state
                 await writer.close()
 
     @asynccontextmanager
     async def seal(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction on the sealed audit log's file alone (``audit.Transactions.seal``).
+        """A write transaction on the sealed audit log's file alone (``audit.AuditHost.seal``).
 
         On SQLite it locks only that file (:func:`log_database`), on a connection of its own
         outside the group commit, so sealing never holds the write lock SCIM commits need, and a
@@ -331,16 +313,15 @@ class Database:
                 await conn.execution_options(write="log")
                 raw = (await conn.get_raw_connection()).driver_connection
                 assert raw is not None
-                conn.info[SQLITE_CONNECTION] = raw.sqlite3_connection
+                transaction = attach(conn, HostTransaction(raw.sqlite3_connection))
                 try:
                     async with conn.begin():
                         yield conn
                 finally:
-                    conn.info.pop(SQLITE_CONNECTION, None)  # back to the pool: readers must not see it
-                    callbacks = conn.info.pop(AFTER_COMMIT, ())
+                    detach(conn)  # back to the pool: readers must not see a writer's state
         if self._checkpointer is not None:
             self._checkpointer.wrote(LOG_SCHEMA)
-        _run(callbacks)
+        transaction.run_after_commit()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -360,7 +341,7 @@ class Database:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         if self._writer is not None:
-            self._writer.info.pop(SQLITE_CONNECTION, None)
+            detach(self._writer)
             await self._writer.close()
             self._writer = self._raw = None
         await self.engine.dispose()

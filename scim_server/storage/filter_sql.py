@@ -30,8 +30,10 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Numeric,
+    Select,
     String,
     Table,
+    TableValuedAlias,
     Text,
     and_,
     case,
@@ -47,6 +49,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.functions import Function
 
 from ..protocol.errors import InvalidFilter
 from ..protocol.filter import And, Compare, Filter, Not, Or, Present, ValueFilter, compare_value, parse_datetime
@@ -149,11 +152,11 @@ class _Dialect:
     def substring(self, expr: ColumnElement[Any], op: str, value: str) -> Clause:
         raise NotImplementedError
 
-    def elements(self, j: _Json, simple: bool) -> Any:
+    def elements(self, j: _Json, simple: bool) -> TableValuedAlias:
         """A table-valued FROM of the array at ``j``: column ``value`` (and ``idx``)."""
         raise NotImplementedError
 
-    def element_index(self, source: Any) -> ColumnElement[Any]:
+    def element_index(self, source: TableValuedAlias) -> ColumnElement[Any]:
         """An element's position in its array, for "the first element"."""
         raise NotImplementedError
 
@@ -193,7 +196,7 @@ class _SQLite(_Dialect):
         return self.text(j)
 
     def fold(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
-        return getattr(func, SQLITE_LOWER)(expr)
+        return Function(SQLITE_LOWER, expr)
 
     def substring(self, expr: ColumnElement[Any], op: str, value: str) -> Clause:
         # GLOB, not LIKE: SQLite's LIKE folds ASCII case, which would break caseExact attributes.
@@ -201,11 +204,11 @@ class _SQLite(_Dialect):
         pattern = {"co": f"*{escaped}*", "sw": f"{escaped}*", "ew": f"*{escaped}"}[op]
         return expr.op("GLOB", is_comparison=True)(pattern)
 
-    def elements(self, j: _Json, simple: bool) -> Any:
+    def elements(self, j: _Json, simple: bool) -> TableValuedAlias:
         # ``value`` is the element's SQL value: text for a string, JSON text for an object.
         return func.json_each(j.doc, self._path(j.keys)).table_valued(column("value", String), column("key"), name="el")
 
-    def element_index(self, source: Any) -> ColumnElement[Any]:
+    def element_index(self, source: TableValuedAlias) -> ColumnElement[Any]:
         return source.c.key
 
 
@@ -241,12 +244,12 @@ class _Postgres(_Dialect):
         pattern = {"co": f"%{escaped}%", "sw": f"{escaped}%", "ew": f"%{escaped}"}[op]
         return expr.like(pattern, escape="\\")
 
-    def elements(self, j: _Json, simple: bool) -> Any:
+    def elements(self, j: _Json, simple: bool) -> TableValuedAlias:
         array = self._node(j)
         fn, kind = (func.jsonb_array_elements_text, Text) if simple else (func.jsonb_array_elements, JSONB)
         return fn(array).table_valued(column("value", kind), with_ordinality="idx").render_derived(name="el")
 
-    def element_index(self, source: Any) -> ColumnElement[Any]:
+    def element_index(self, source: TableValuedAlias) -> ColumnElement[Any]:
         return source.c.idx
 
 
@@ -303,7 +306,7 @@ class _Membership(_Source):
     table: Table
     of_user: bool
 
-    def _query(self, columns: list[ColumnElement[Any]]) -> Any:
+    def _query(self, columns: list[ColumnElement[Any]]) -> Select[Any]:
         m = _MEMBERS
         if self.of_user:
             g = _GROUPS
@@ -515,7 +518,7 @@ class _Translator:
             return self.compare_string(operand, target, op, value)
         if kind == "boolean":
             if isinstance(operand, _Column):
-                return operand.expr == value
+                return _ordered(operand.expr, "eq", value)
             return self.sql.json_bool(operand, bool(value))
         if kind in ("integer", "decimal"):
             expr = operand.expr if isinstance(operand, _Column) else self.sql.json_number(operand)
@@ -537,7 +540,7 @@ class _Translator:
         return _ordered(self.sql.ordered(expr), op, value)
 
 
-def _ordered(expr: ColumnElement[Any], op: str, value: Any) -> Clause:
+def _ordered(expr: ColumnElement[Any], op: str, value: object) -> Clause:
     match op:
         case "eq":
             return expr == value

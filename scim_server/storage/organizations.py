@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from audit import translate_unique
 from scim_server.protocol.errors import Conflict
 
 from .tables import Organization, ScimToken, table_of
@@ -25,12 +25,10 @@ class OrganizationRepository:
         self.conn = conn
 
     async def create(self, slug: str, name: str) -> int:
-        try:
+        with translate_unique(lambda: Conflict(f"An organisation with slug {slug!r} already exists.")):
             result = await self.conn.execute(
                 insert(_orgs).values(slug=slug, name=name, created_at=utcnow()).returning(_orgs.c.id)
             )
-        except IntegrityError:
-            raise Conflict(f"An organisation with slug {slug!r} already exists.") from None
         return int(result.scalar_one())
 
     async def by_slug(self, slug: str) -> Any | None:

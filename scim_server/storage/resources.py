@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from audit import translate_unique
 from scim_server.protocol.errors import InvalidValue, PreconditionFailed, Uniqueness
 from scim_server.protocol.filter import Filter
 from scim_server.protocol.schema import AttrRef
@@ -103,11 +103,6 @@ def _stored(row: Any) -> Stored:
     return Stored(row.pk, row.id, row.data, row.version, row.created, row.last_modified)
 
 
-def _is_unique_violation(exc: IntegrityError) -> bool:
-    text = str(exc.orig).lower()
-    return "unique" in text or "duplicate key" in text
-
-
 class ResourceRepository:
     """Rows of one resource type, always scoped to one organisation."""
 
@@ -123,15 +118,14 @@ class ResourceRepository:
     def dialect(self) -> str:
         return self.conn.dialect.name
 
+    def _duplicate(self) -> Uniqueness:
+        return Uniqueness(self.kind.unique_detail)
+
     async def insert(self, id: str, data: dict[str, Any], now: datetime) -> Stored:
         values = {"id": id, "org_id": self.org_id, "data": data, "version": 1, "created": now, "last_modified": now}
         values.update(self.kind.columns(data))
-        try:
+        with translate_unique(self._duplicate):
             result = await self.conn.execute(self._sql.insert, values)
-        except IntegrityError as exc:
-            if _is_unique_violation(exc):
-                raise Uniqueness(self.kind.unique_detail) from None
-            raise
         return Stored(result.scalar_one(), id, data, 1, now, now)
 
     async def get(self, id: str, *, for_update: bool = False) -> Stored | None:
@@ -146,12 +140,8 @@ class ResourceRepository:
         concurrent writer on PostgreSQL cannot be overwritten silently."""
         values = {"data": data, "version": current.version + 1, "last_modified": now, **self.kind.columns(data)}
         values.update(b_pk=current.pk, b_version=current.version)
-        try:
+        with translate_unique(self._duplicate):
             result = await self.conn.execute(self._sql.replace, values)
-        except IntegrityError as exc:
-            if _is_unique_violation(exc):
-                raise Uniqueness(self.kind.unique_detail) from None
-            raise
         if result.rowcount != 1:
             raise PreconditionFailed("The resource was changed by another request; retry with its new version.")
         return Stored(current.pk, current.id, data, current.version + 1, current.created, now)
@@ -208,7 +198,7 @@ class ResourceRepository:
         wanted = list(ids)
         if not wanted:
             return set()
-        stmt = select(self._t.c.id).where(self._t.c.org_id == self.org_id, self._t.c.id.in_(wanted))
+        stmt = select(self._t.c.id).where(self._by_id(wanted))
         return set((await self.conn.execute(stmt)).scalars())
 
     async def names(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -216,8 +206,17 @@ class ResourceRepository:
         wanted = list(ids)
         if not wanted:
             return {}
-        stmt = select(self._t.c.id, self._t.c.data).where(self._t.c.org_id == self.org_id, self._t.c.id.in_(wanted))
+        stmt = select(self._t.c.id, self._t.c.data).where(self._by_id(wanted))
         return {r.id: r.data for r in (await self.conn.execute(stmt)).all()}
+
+    def _by_id(self, wanted: list[str]) -> ColumnElement[bool]:
+        """This organisation's rows among ``wanted`` ids, found through the unique index on ``id``.
+
+        ``org_id + 0`` keeps the planner off the (org_id, pk) index: with it, SQLite scanned every
+        row of the organisation for each lookup, so checking a 19,000-member push against 50,000
+        users took seconds (issue #19).
+        """
+        return and_(self._t.c.id.in_(wanted), (self._t.c.org_id + 0) == self.org_id)
 
 
 def _membership_statements() -> dict[str, Any]:
@@ -234,6 +233,9 @@ def _membership_statements() -> dict[str, Any]:
         "groups_of_one": groups_of.where(m.c.member_id == bindparam("b_id")),
         "groups_of_many": groups_of.where(m.c.member_id.in_(ids)),
         "members_of_one": members_of.where(m.c.group_id == bindparam("b_id")),
+        "members_page": members_of.where(m.c.group_id == bindparam("b_id"), m.c.member_id > bindparam("b_after"))
+        .order_by(m.c.member_id)
+        .limit(bindparam("b_limit")),
         "members_of_many": members_of.where(m.c.group_id.in_(ids)).order_by(m.c.group_id),
         "remove_all": delete(m).where(m.c.group_id == bindparam("b_group")).returning(m.c.member_id),
         "remove_some": delete(m)
@@ -308,6 +310,13 @@ class MembershipRepository:
         for r in result.all():
             out[r.group_id].append(MemberRow(r.group_id, r.member_id, r.member_type, r.display))
         return out
+
+    async def members_page(self, group_id: str, after: str, limit: int) -> list[MemberRow]:
+        """Up to ``limit`` of one group's member rows with ids after ``after``, in id order (the
+        primary key's): a large group read in slices, so other requests run between them."""
+        params = {"b_id": group_id, "b_after": after, "b_limit": limit}
+        result = await self.conn.execute(_MEMBERSHIP["members_page"], params)
+        return [MemberRow(r.group_id, r.member_id, r.member_type, r.display) for r in result.all()]
 
     async def groups_of(self, member_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         """For each member id, the (group id, group displayName) pairs it belongs to directly."""

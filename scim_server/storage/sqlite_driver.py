@@ -175,7 +175,7 @@ class Connection:
 
     @property
     def sqlite3_connection(self) -> sqlite3.Connection:
-        """The connection underneath, for statements the host sends past SQLAlchemy (``audit.SQLITE_CONNECTION``)."""
+        """The connection underneath, for statements the host sends past SQLAlchemy (``audit.HostTransaction.sqlite``)."""
         return self._conn
 
     def stop(self) -> None:

@@ -44,6 +44,7 @@ SUITE: dict[str, tuple[list[str], set[str], list[str]]] = {
     "audit_write_cost.py": ([], set(), ["CPU µs/event", "bytes written/event"]),
     "inprocess.py": ([], set(), ["POST /Users", "CPU p50"]),
     "hotspots.py": (["post"], {"wrk", "py-spy"}, ["samples", "-- self"]),
+    "stalls.py": ([], set(), ["probe p50 / p99 / max", "PATCH replace members"]),
 }
 WORKERS = 3
 TIMEOUT = 240

@@ -56,7 +56,8 @@ async def test_a_failing_unit_rolls_back_alone_and_the_others_commit(sqlite_db) 
                 await conn.execute(text("UPDATE items SET note = 'y' WHERE n = :n"), {"n": n})
                 if n == 5:
                     raise Boom
-                conn.info.setdefault(audit.AFTER_COMMIT, []).append(
+                audit.after_commit(
+                    conn,
                     lambda: seen_at_commit.__setitem__(n, bool(_committed(path, f"SELECT 1 FROM items WHERE n = {n}"))),
                 )
         except Boom:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from audit import Relay, record_many  # importing audit registers its tables
 from audit import search_index as index
 from audit.query import EventFilter, search_page
-from audit.store import seal_pending
+from audit.backends import seal_pending
 from scim_server.storage import create_engine, metadata, upgrade
 from scim_server.storage.engine import Database
 from tests.integration.audit.conftest import provisioned

@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import select, update
 from starlette.types import ASGIApp
 
-from audit.store import unsealed
+from audit.backends import unsealed
 from audit.tables import AuditEventRow, OutboxRow
 from scim_server.services.credentials import Credentials
 from scim_server.storage.engine import Database

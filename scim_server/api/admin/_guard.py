@@ -11,7 +11,7 @@ from starlette.requests import Request
 import audit
 from audit.http import ApiError, client_ip, request_context
 from scim_server.auth import AuthenticationFailed, Authenticator, Principal, RateLimiter
-from scim_server.services.credentials import Acting
+from scim_server.services import Caller
 
 from ..scim_auth import authorization_header
 
@@ -47,7 +47,7 @@ class Guard:
         except AuthenticationFailed:
             return None
 
-    async def admin(self, request: Request) -> Acting:
+    async def admin(self, request: Request) -> Caller:
         """The acting admin, or an :class:`ApiError` (401 no valid key, 403 auditor, 429 rate limit)."""
         principal = await self._principal(request)
         if principal is None:
@@ -60,17 +60,11 @@ class Guard:
                            headers={"Retry-After": str(wait)})
         if principal.kind != "admin":
             raise ApiError(403, "forbidden", "This operation needs an admin account; auditors read the audit log.")
-        return Acting(principal.org_id, principal.org_slug, audit.Actor(principal.kind, principal.name),
-                      self._context(request))
+        return Caller.of(principal, self._context(request))
 
     async def authorize(self, request: Request) -> audit.Caller | None:
         """:data:`audit.Authorize` for the audit sub-apps (``/api/v1/audit``, ``/api/v1/streams``)."""
         principal = await self._principal(request)
         if principal is None or principal.kind not in ("admin", "auditor"):
             return None
-        return audit.Caller(
-            organization=principal.org_slug,
-            actor=audit.Actor(principal.kind, principal.name),
-            role=principal.kind,
-            context=self._context(request),
-        )
+        return Caller.of(principal, self._context(request))

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from audit.http import ApiError, Call, JsonResponse, Operation, Section
-from scim_server.services.credentials import AccountView, Acting, Credentials
+from scim_server.services import Caller
+from scim_server.services.credentials import AccountView, Credentials
 from scim_server.storage.types import utcnow
 
 from ._guard import Guard
@@ -26,7 +27,7 @@ class Admin:
     """What an admin operation works with: the service, and the admin acting through it."""
 
     svc: Credentials
-    acting: Acting
+    acting: Caller
 
 
 _SECRETS = ("token", "client_secret", "key")

@@ -9,6 +9,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from audit import LOG_SCHEMA as _LOG_SCHEMA
+
 __all__ = ["upgrade", "alembic_config"]
 
 _HERE = Path(__file__).parent
@@ -43,10 +45,10 @@ def _check_log_present(sync_conn: Any) -> None:
     if version is None or version < "0005":
         return
     found = sync_conn.exec_driver_sql(
-        "SELECT count(*) FROM audit_log.sqlite_master WHERE name = 'audit_seal_state'"
+        f"SELECT count(*) FROM {_LOG_SCHEMA}.sqlite_master WHERE name = 'audit_seal_state'"
     ).scalar()
     if not found:
-        path = sync_conn.exec_driver_sql("SELECT file FROM pragma_database_list WHERE name = 'audit_log'").scalar()
+        path = sync_conn.exec_driver_sql("SELECT file FROM pragma_database_list WHERE name = ?", (_LOG_SCHEMA,)).scalar()
         raise RuntimeError(
             f"the audit log file {path or '(in memory)'} is missing or empty, but this database's log was moved"
             " there: restore it beside the database (back up and move the two files together)"

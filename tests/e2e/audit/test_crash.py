@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from audit import read_sealed, verify
-from audit.store import unsealed
+from audit.backends import unsealed
 from audit.tables import OUTBOX
 from scim_server.storage.engine import Database, create_engine
 from tests.support.server import LiveServer

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from audit import Relay, record, record_many, verify
-from audit.store import prune_outbox, seal_pending, unsealed
+from audit.backends import prune_outbox, seal_pending, unsealed
 from audit.tables import OUTBOX
 from scim_server.storage import create_engine, upgrade
 from scim_server.storage.engine import Database, log_database

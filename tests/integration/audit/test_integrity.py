@@ -14,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from audit import LeaseLost, Relay, checkpoint_public_key, read_sealed, record_many, verify
 from audit.signing import derive_key
 from audit.tables import AuditEventRow, CheckpointRow
-from scim_server.storage.engine import Database
+from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
 
 _events = AuditEventRow.__table__
 _checkpoints = CheckpointRow.__table__
 
 
-async def _sealed_log(db: Database, count: int = 10, *, secret_key: str = "") -> Relay:
+async def _sealed_log(db: ReferenceHost, count: int = 10, *, secret_key: str = "") -> Relay:
     async with db.write() as conn:
         await record_many(conn, [provisioned(f"user{i}@acme.example") for i in range(count)])
     relay = Relay(db, secret_key=secret_key)
@@ -30,7 +30,7 @@ async def _sealed_log(db: Database, count: int = 10, *, secret_key: str = "") ->
 
 
 @asynccontextmanager
-async def _bypassing_triggers(db: Database) -> AsyncIterator[AsyncConnection]:
+async def _bypassing_triggers(db: ReferenceHost) -> AsyncIterator[AsyncConnection]:
     """A raw write with the append-only triggers out of the way: what an attacker with DB access can do."""
     async with db.write() as conn:
         if db.dialect == "postgresql":
@@ -41,7 +41,7 @@ async def _bypassing_triggers(db: Database) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-async def test_sealed_events_refuse_update_and_delete(db: Database) -> None:
+async def test_sealed_events_refuse_update_and_delete(db: ReferenceHost) -> None:
     await _sealed_log(db, 3)
     for statement in (
         update(_events).where(_events.c.sequence == 2).values(action="user.deleted"),
@@ -58,7 +58,7 @@ async def test_sealed_events_refuse_update_and_delete(db: Database) -> None:
     assert (await verify(db, "acme")).ok
 
 
-async def test_verify_passes_on_an_untouched_log_with_checkpoints(db: Database) -> None:
+async def test_verify_passes_on_an_untouched_log_with_checkpoints(db: ReferenceHost) -> None:
     relay = await _sealed_log(db, 10, secret_key="s3cret")
     assert await relay.checkpoint() == 1
     assert await relay.checkpoint() == 0  # the head has not moved
@@ -83,7 +83,7 @@ async def test_verify_passes_on_an_untouched_log_with_checkpoints(db: Database) 
     ],
 )
 async def test_editing_a_sealed_row_makes_verify_fail_at_that_sequence(
-    db: Database, column: str, value: str | None
+    db: ReferenceHost, column: str, value: str | None
 ) -> None:
     await _sealed_log(db, 10)
     async with db.read() as conn:
@@ -98,7 +98,7 @@ async def test_editing_a_sealed_row_makes_verify_fail_at_that_sequence(
     assert report.reason
 
 
-async def test_removing_an_event_is_reported_at_the_gap(db: Database) -> None:
+async def test_removing_an_event_is_reported_at_the_gap(db: ReferenceHost) -> None:
     await _sealed_log(db, 10)
     async with _bypassing_triggers(db) as conn:
         await conn.execute(delete(_events).where(_events.c.sequence == 4))
@@ -106,7 +106,7 @@ async def test_removing_an_event_is_reported_at_the_gap(db: Database) -> None:
     assert (report.ok, report.first_broken_sequence) == (False, 4)
 
 
-async def test_truncating_the_tail_is_caught_by_the_chain_head_and_checkpoints(db: Database) -> None:
+async def test_truncating_the_tail_is_caught_by_the_chain_head_and_checkpoints(db: ReferenceHost) -> None:
     relay = await _sealed_log(db, 10)
     await relay.checkpoint()
     async with _bypassing_triggers(db) as conn:
@@ -116,7 +116,7 @@ async def test_truncating_the_tail_is_caught_by_the_chain_head_and_checkpoints(d
     assert (report.ok, report.first_broken_sequence) == (False, 9)
 
 
-async def test_a_forged_checkpoint_fails_verification(db: Database) -> None:
+async def test_a_forged_checkpoint_fails_verification(db: ReferenceHost) -> None:
     relay = await _sealed_log(db, 5, secret_key="right")
     await relay.checkpoint()
     assert (await verify(db, "acme", secret_key="right")).ok
@@ -128,7 +128,7 @@ async def test_a_forged_checkpoint_fails_verification(db: Database) -> None:
     assert "signature" in (report.reason or "")
 
 
-async def test_without_a_secret_a_key_is_generated_once_and_published(db: Database) -> None:
+async def test_without_a_secret_a_key_is_generated_once_and_published(db: ReferenceHost) -> None:
     key_id, pem = await checkpoint_public_key(db)
     assert pem.startswith("-----BEGIN PUBLIC KEY-----")
     assert await checkpoint_public_key(db) == (key_id, pem)
@@ -136,7 +136,7 @@ async def test_without_a_secret_a_key_is_generated_once_and_published(db: Databa
     assert configured_id == derive_key("configured-secret").key_id != key_id
 
 
-async def test_one_sealer_per_database_and_takeover_when_the_lease_expires(db: Database) -> None:
+async def test_one_sealer_per_database_and_takeover_when_the_lease_expires(db: ReferenceHost) -> None:
     first = Relay(db, holder="first", lease_ttl=0.6)
     second = Relay(db, holder="second", lease_ttl=0.6)
     # run() without stop(): cancelling it is a crash, the lease is left to expire.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -13,8 +13,9 @@ import audit.outbox
 from audit import Actor, EventDraft, record, record_many
 from audit.metrics import REGISTRY
 from audit.tables import OutboxRow
-from scim_server.storage.engine import Database
+from scim_server.storage import Database, create_engine, upgrade
 from tests.integration.audit.conftest import provisioned
+from tests.integration.audit.reference_host import ReferenceHost
 
 _outbox = OutboxRow.__table__
 _widgets = Table("widgets", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(50)))
@@ -34,19 +35,31 @@ def _breaking(build: Callable[[EventDraft], dict[str, Any]], target: str) -> Cal
     return row
 
 
-async def _setup(db: Database) -> None:
+@pytest.fixture
+async def scim_db(database_url: str) -> AsyncIterator[Database]:
+    """The SCIM server's Database, for what is about its write path (SQLite group commit)."""
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    database = Database(engine)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+async def _setup(db: ReferenceHost | Database) -> None:
     async with db.write() as conn:
         await conn.run_sync(_widgets.metadata.create_all)
 
 
-async def _counts(db: Database) -> tuple[int, int]:
+async def _counts(db: ReferenceHost | Database) -> tuple[int, int]:
     async with db.read() as conn:
         widgets = (await conn.execute(select(func.count()).select_from(_widgets))).scalar_one()
         events = (await conn.execute(select(func.count()).select_from(_outbox))).scalar_one()
     return widgets, events
 
 
-async def test_event_commits_with_the_change(db: Database) -> None:
+async def test_event_commits_with_the_change(db: ReferenceHost) -> None:
     await _setup(db)
     async with db.write() as conn:
         await conn.execute(insert(_widgets).values(name="w"))
@@ -58,7 +71,7 @@ async def test_event_commits_with_the_change(db: Database) -> None:
     assert payload["targets"] == [{"type": "user", "name": "jane@acme.example"}]
 
 
-async def test_rolled_back_change_leaves_no_event(db: Database) -> None:
+async def test_rolled_back_change_leaves_no_event(db: ReferenceHost) -> None:
     await _setup(db)
     with pytest.raises(RuntimeError):
         async with db.write() as conn:
@@ -68,7 +81,7 @@ async def test_rolled_back_change_leaves_no_event(db: Database) -> None:
     assert await _counts(db) == (0, 0)
 
 
-async def test_a_failing_event_does_not_fail_the_change(db: Database) -> None:
+async def test_a_failing_event_does_not_fail_the_change(db: ReferenceHost) -> None:
     await _setup(db)
     before = _failures()
     unknown_action = EventDraft("acme", "user.teleported", Actor("scim_token", "okta-prod"))
@@ -80,7 +93,7 @@ async def test_a_failing_event_does_not_fail_the_change(db: Database) -> None:
 
 
 @pytest.mark.parametrize("events", [1, 2, 1500])
-async def test_a_failing_insert_undoes_only_itself(db: Database, monkeypatch: pytest.MonkeyPatch, events: int) -> None:
+async def test_a_failing_insert_undoes_only_itself(db: ReferenceHost, monkeypatch: pytest.MonkeyPatch, events: int) -> None:
     await _setup(db)
     before = _failures()
     # The broken row is the last: rows before it must not stay behind either. (On SQLite the
@@ -95,17 +108,17 @@ async def test_a_failing_insert_undoes_only_itself(db: Database, monkeypatch: py
     assert _failures() == before + events
 
 
-async def test_units_committed_together_keep_their_own_events(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_units_committed_together_keep_their_own_events(scim_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """Concurrent units share one COMMIT on SQLite, and their events are written together just
     before it: a unit that rolls back still takes only its own events along, and an event that
     cannot be built or inserted costs only its own unit's events, never another's or a change."""
-    await _setup(db)
+    await _setup(scim_db)
     before = _failures()
     monkeypatch.setattr(audit.outbox, "_row", _breaking(audit.outbox._row, "u4@acme.example"))
 
     async def unit(n: int) -> str:
         try:
-            async with db.write() as conn:
+            async with scim_db.write() as conn:
                 await conn.execute(insert(_widgets).values(name=f"w{n}"))
                 if n == 2:
                     await record(conn, EventDraft("acme", "user.teleported", Actor("scim_token", "okta-prod")))
@@ -120,7 +133,7 @@ async def test_units_committed_together_keep_their_own_events(db: Database, monk
     results = await asyncio.gather(*(unit(n) for n in range(8)))
 
     assert results == ["committed"] * 6 + ["rolled back", "committed"]
-    async with db.read() as conn:
+    async with scim_db.read() as conn:
         widgets = (await conn.execute(select(_widgets.c.name).order_by(_widgets.c.name))).scalars().all()
         targets = sorted(
             p["targets"][0]["name"] for p in (await conn.execute(select(_outbox.c.payload))).scalars().all()

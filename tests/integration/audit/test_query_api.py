@@ -14,7 +14,7 @@ import pytest
 from starlette.requests import Request
 
 from audit import Actor, Caller, EventDraft, Relay, RequestContext, Target, create_audit_app, record_many
-from scim_server.storage.engine import Database
+from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
 
 _NOW = datetime.now(UTC)
@@ -45,7 +45,7 @@ def _event(action: str, actor: Actor, target: str, *, days_ago: float = 0, org: 
 
 
 @pytest.fixture
-async def client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
+async def client(db: ReferenceHost) -> AsyncIterator[httpx.AsyncClient]:
     drafts = [
         _event("user.provisioned", _OKTA, "jane@acme.example", days_ago=40),  # 1
         _event("user.updated", _OKTA, "jane@acme.example", days_ago=20, changed=["name.givenName", "title"]),  # 2
@@ -169,7 +169,7 @@ async def test_access(client: httpx.AsyncClient) -> None:
     assert (await client.get("/nowhere")).json()["error"] == "not_found"
 
 
-async def test_retention_is_set_by_admins_and_audited(client: httpx.AsyncClient, db: Database) -> None:
+async def test_retention_is_set_by_admins_and_audited(client: httpx.AsyncClient, db: ReferenceHost) -> None:
     admin = {"x-caller": "acme/admin"}
     for bad, code in (({"days": 10}, "invalid_retention"), ({"days": "ninety"}, "invalid_retention"),
                       ({"weeks": 3}, "unknown_field"), ({"days": 365, "weeks": 3}, "unknown_field"),
@@ -187,7 +187,7 @@ async def test_retention_is_set_by_admins_and_audited(client: httpx.AsyncClient,
     assert newest["metadata"] == {"retention_days": 365, "previous_retention_days": 90}
 
 
-async def test_exports_in_every_format_are_audited(client: httpx.AsyncClient, db: Database) -> None:
+async def test_exports_in_every_format_are_audited(client: httpx.AsyncClient, db: ReferenceHost) -> None:
     ndjson = await client.get("/export", params={"format": "ndjson", "actor": "okta-prod"})
     assert ndjson.headers["content-type"] == "application/x-ndjson"
     assert "attachment" in ndjson.headers["content-disposition"]
@@ -221,7 +221,7 @@ async def test_an_empty_range_exports_an_empty_file(client: httpx.AsyncClient) -
     assert (await client.get("/export", params={"format": "xml"})).status_code == 400
 
 
-async def test_an_export_with_parameters_it_does_not_know_exports_nothing(client: httpx.AsyncClient, db: Database) -> None:
+async def test_an_export_with_parameters_it_does_not_know_exports_nothing(client: httpx.AsyncClient, db: ReferenceHost) -> None:
     # A WorkOS-style request: before, these were ignored and the whole log was exported.
     for params in ({"range_start": "2026-01-01T00:00:00Z"}, {"actions[]": "user.provisioned"},
                    {"format": "csv", "since": "2026-01-01", "actors": "okta-prod"}):
@@ -255,7 +255,7 @@ async def test_bodies_must_be_small_json(client: httpx.AsyncClient) -> None:
     assert (await client.get("/retention")).json()["days"] == 90
 
 
-async def test_csv_cells_cannot_smuggle_formulas(db: Database) -> None:
+async def test_csv_cells_cannot_smuggle_formulas(db: ReferenceHost) -> None:
     # The User-Agent header is whatever the client sent: a classic CSV-injection carrier.
     draft = replace(provisioned("jane@acme.example"), context=RequestContext(user_agent='=HYPERLINK("http://evil", "click")'))
     async with db.write() as conn:
@@ -268,7 +268,7 @@ async def test_csv_cells_cannot_smuggle_formulas(db: Database) -> None:
     assert row["user_agent"] == '\'=HYPERLINK("http://evil", "click")'
 
 
-async def test_a_time_filter_never_misses_events_sealed_out_of_time_order(db: Database) -> None:
+async def test_a_time_filter_never_misses_events_sealed_out_of_time_order(db: ReferenceHost) -> None:
     # After a quiet month, two requests overlap: the one that started first commits last, so
     # the later occurrence gets the lower sequence. A since-filter must still find both.
     quiet = _event("user.provisioned", _OKTA, "old@acme.example", days_ago=30)
@@ -284,7 +284,7 @@ async def test_a_time_filter_never_misses_events_sealed_out_of_time_order(db: Da
     assert [e["targets"][0]["name"] for e in body["data"]] == ["a@acme.example", "b@acme.example"]
 
 
-async def test_cli_export_iterator_reports_progress(client: httpx.AsyncClient, db: Database) -> None:
+async def test_cli_export_iterator_reports_progress(client: httpx.AsyncClient, db: ReferenceHost) -> None:
     from audit import EventFilter, count_events, export_events
 
     progress: list[int] = []

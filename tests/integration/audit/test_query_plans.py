@@ -6,11 +6,11 @@ from sqlalchemy import text
 
 from audit import Relay, record_many
 from audit.query.filters import EventFilter, _queries
-from scim_server.storage.engine import Database
+from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
 
 
-async def _populate(db: Database, count: int = 1500) -> None:
+async def _populate(db: ReferenceHost, count: int = 1500) -> None:
     async with db.write() as conn:
         await record_many(conn, [provisioned(f"person{i}@acme.example") for i in range(count)])
     await Relay(db).drain()
@@ -18,7 +18,7 @@ async def _populate(db: Database, count: int = 1500) -> None:
         await conn.execute(text("ANALYZE"))
 
 
-async def _plan(db: Database, f: EventFilter) -> str:
+async def _plan(db: ReferenceHost, f: EventFilter) -> str:
     """The plans of every query the filter runs, one after the other."""
     plans = []
     async with db.read() as conn:
@@ -32,20 +32,20 @@ async def _plan(db: Database, f: EventFilter) -> str:
     return "\n--\n".join(plans)
 
 
-async def test_free_text_uses_the_full_text_index(db: Database) -> None:
+async def test_free_text_uses_the_full_text_index(db: ReferenceHost) -> None:
     await _populate(db)
     plan = await _plan(db, EventFilter(text="person42@acme.example"))
     assert ("audit_events_fts VIRTUAL TABLE INDEX" in plan) if db.dialect == "sqlite" else ("ix_audit_events_search" in plan), plan
 
 
-async def test_a_filtered_page_walks_an_index_in_sequence_order_without_sorting(db: Database) -> None:
+async def test_a_filtered_page_walks_an_index_in_sequence_order_without_sorting(db: ReferenceHost) -> None:
     await _populate(db)
     f = EventFilter(since="2026-10-23T00:00:00.000Z", categories=("scim_provisioning",), actor="okta-prod")
     plan = await _plan(db, f)
     assert ("TEMP B-TREE" not in plan) if db.dialect == "sqlite" else ("Sort" not in plan), plan
 
 
-async def test_a_target_filter_needs_no_sort_and_no_scan_of_the_log(db: Database) -> None:
+async def test_a_target_filter_needs_no_sort_and_no_scan_of_the_log(db: ReferenceHost) -> None:
     await _populate(db)
     plan = await _plan(db, EventFilter(target="person42@acme.example"))
     if db.dialect == "sqlite":

@@ -21,14 +21,14 @@ from audit import (
     set_retention,
     verify,
 )
-from scim_server.storage.engine import Database
+from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
 
 _NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 _ADMIN = Actor("admin", "ops@acme.example")
 
 
-async def _events_aged(db: Database, ages_in_days: list[int], organization: str = "acme") -> None:
+async def _events_aged(db: ReferenceHost, ages_in_days: list[int], organization: str = "acme") -> None:
     drafts = [
         replace(provisioned(f"u{i}@{organization}.example", organization), occurred_at=_NOW - timedelta(days=age))
         for i, age in enumerate(ages_in_days)
@@ -38,7 +38,7 @@ async def _events_aged(db: Database, ages_in_days: list[int], organization: str 
     await Relay(db, holder="test").drain()
 
 
-async def test_default_and_bounds(db: Database) -> None:
+async def test_default_and_bounds(db: ReferenceHost) -> None:
     async with db.read() as conn:
         policy = await get_retention(conn, "acme")
     assert (policy.days, policy.is_default) == (DEFAULT_RETENTION_DAYS, True)
@@ -47,7 +47,7 @@ async def test_default_and_bounds(db: Database) -> None:
             await set_retention(db, "acme", bad, actor=_ADMIN)
 
 
-async def test_setting_retention_is_audited(db: Database) -> None:
+async def test_setting_retention_is_audited(db: ReferenceHost) -> None:
     await set_retention(db, "acme", 30, actor=_ADMIN)
     policy = await set_retention(db, "acme", 365, actor=_ADMIN)
     assert (policy.days, policy.is_default) == (365, False)
@@ -60,7 +60,7 @@ async def test_setting_retention_is_audited(db: Database) -> None:
     assert events[1]["metadata"] == {"retention_days": 365, "previous_retention_days": 30}
 
 
-async def test_purge_removes_only_expired_events_and_the_chain_still_verifies(db: Database) -> None:
+async def test_purge_removes_only_expired_events_and_the_chain_still_verifies(db: ReferenceHost) -> None:
     await _events_aged(db, [200, 120, 95, 91, 60, 10, 0])
     await _events_aged(db, [400, 1], organization="globex")
     await set_retention(db, "globex", 3650, actor=_ADMIN)
@@ -85,7 +85,7 @@ async def test_purge_removes_only_expired_events_and_the_chain_still_verifies(db
     assert await purge_expired(db, now=_NOW) == []  # idempotent
 
 
-async def test_purge_of_a_whole_idle_log_keeps_the_head(db: Database) -> None:
+async def test_purge_of_a_whole_idle_log_keeps_the_head(db: ReferenceHost) -> None:
     await _events_aged(db, [100, 99])
     await purge_expired(db, now=_NOW)
     relay = Relay(db, holder="test")
@@ -96,19 +96,19 @@ async def test_purge_of_a_whole_idle_log_keeps_the_head(db: Database) -> None:
     assert (await verify(db, "acme")).ok
 
 
-async def test_an_old_event_sealed_late_is_kept_until_everything_before_it_expires(db: Database) -> None:
+async def test_an_old_event_sealed_late_is_kept_until_everything_before_it_expires(db: ReferenceHost) -> None:
     await _events_aged(db, [10, 200, 5])
     assert await purge_expired(db, now=_NOW) == []
     assert (await verify(db, "acme")).ok
 
 
-async def test_verify_passes_while_the_purge_event_is_still_unsealed(db: Database) -> None:
+async def test_verify_passes_while_the_purge_event_is_still_unsealed(db: ReferenceHost) -> None:
     await _events_aged(db, [200, 120, 10])
     await purge_expired(db, now=_NOW)
     assert (await verify(db, "acme")).ok  # audit_log.purged is still in the outbox
 
 
-async def test_cutting_off_the_oldest_events_without_a_purge_is_caught(db: Database) -> None:
+async def test_cutting_off_the_oldest_events_without_a_purge_is_caught(db: ReferenceHost) -> None:
     await _events_aged(db, [50, 40, 30, 20, 10])
     async with db.write() as conn:
         if db.dialect == "postgresql":
@@ -122,7 +122,7 @@ async def test_cutting_off_the_oldest_events_without_a_purge_is_caught(db: Datab
     assert (report.ok, report.first_broken_sequence) == (False, 3)
 
 
-async def test_the_leading_relay_purges_and_checkpoints_on_its_own(db: Database) -> None:
+async def test_the_leading_relay_purges_and_checkpoints_on_its_own(db: ReferenceHost) -> None:
     from audit.tables import CHECKPOINTS
     from sqlalchemy import func, select
 

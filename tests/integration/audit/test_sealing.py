@@ -10,9 +10,9 @@ import time
 from sqlalchemy import func, select
 
 from audit import Relay, RelayContext, Signal, chain_heads, read_sealed, record, record_many
-from audit.store import seal_pending, unsealed
+from audit.backends import seal_pending, unsealed
 from audit.tables import AuditEventRow, OutboxRow
-from scim_server.storage.engine import Database
+from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
 
 _events = AuditEventRow.__table__
@@ -24,7 +24,7 @@ def _reference_hash(event_without_hash: dict[str, object], prev_hash: str) -> st
     return hashlib.sha256(canonical.encode() + prev_hash.encode()).hexdigest()
 
 
-async def test_drain_numbers_each_organisation_gap_free_and_chains_hashes(db: Database) -> None:
+async def test_drain_numbers_each_organisation_gap_free_and_chains_hashes(db: ReferenceHost) -> None:
     async with db.write() as conn:
         for i in range(5):
             await record(conn, provisioned(f"user{i}@acme.example"))
@@ -48,7 +48,7 @@ async def test_drain_numbers_each_organisation_gap_free_and_chains_hashes(db: Da
         assert (await conn.execute(select(func.count()).select_from(OutboxRow.__table__).where(unsealed(conn)))).scalar_one() == 0
 
 
-async def test_sealing_batches_and_continues_the_chain(db: Database) -> None:
+async def test_sealing_batches_and_continues_the_chain(db: ReferenceHost) -> None:
     async with db.write() as conn:
         await record_many(conn, [provisioned(f"u{i}@acme.example") for i in range(1200)])
     counts = []
@@ -64,7 +64,7 @@ async def test_sealing_batches_and_continues_the_chain(db: Database) -> None:
     assert sequences == list(range(1, 1201))
 
 
-async def test_running_relay_seals_within_100ms_of_a_commit(db: Database) -> None:
+async def test_running_relay_seals_within_100ms_of_a_commit(db: ReferenceHost) -> None:
     relay = Relay(db, poll_interval=0.05)
     await relay.start()
     try:
@@ -88,7 +88,7 @@ async def test_running_relay_seals_within_100ms_of_a_commit(db: Database) -> Non
         await relay.stop()
 
 
-async def test_stages_run_beside_sealing_and_hear_about_sealed_batches(db: Database) -> None:
+async def test_stages_run_beside_sealing_and_hear_about_sealed_batches(db: ReferenceHost) -> None:
     seen: list[int] = []
 
     async def deliver(ctx: RelayContext) -> None:
@@ -114,7 +114,7 @@ async def test_stages_run_beside_sealing_and_hear_about_sealed_batches(db: Datab
         await relay.stop()
 
 
-async def test_a_crashing_stage_is_restarted_and_never_stops_sealing(db: Database) -> None:
+async def test_a_crashing_stage_is_restarted_and_never_stops_sealing(db: ReferenceHost) -> None:
     runs: list[float] = []
 
     async def flaky(ctx: RelayContext) -> None:
@@ -138,7 +138,7 @@ async def test_a_crashing_stage_is_restarted_and_never_stops_sealing(db: Databas
         await relay.stop()
 
 
-async def test_stop_seals_what_is_pending(db: Database) -> None:
+async def test_stop_seals_what_is_pending(db: ReferenceHost) -> None:
     relay = Relay(db, poll_interval=5.0, wakeup=Signal())
     await relay.start()
     for _ in range(100):
@@ -152,7 +152,7 @@ async def test_stop_seals_what_is_pending(db: Database) -> None:
         assert [e.sequence for e in await read_sealed(conn, "acme")] == [1]
 
 
-async def test_sealing_is_counted_and_its_lag_observed(db: Database) -> None:
+async def test_sealing_is_counted_and_its_lag_observed(db: ReferenceHost) -> None:
     from audit.metrics import RELAY_REGISTRY
 
     def sample(name: str) -> float:

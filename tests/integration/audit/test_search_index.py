@@ -13,31 +13,31 @@ from sqlalchemy import text
 
 from audit import Relay, purge_expired, record_many
 from audit.query import EventFilter, search_page
-from audit.store import search_words
-from scim_server.storage.engine import Database
+from audit.search_words import search_words
+from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
 
 
-async def _found(db: Database, words: str) -> list[str]:
+async def _found(db: ReferenceHost, words: str) -> list[str]:
     async with db.read() as conn:
         page = await search_page(conn, "acme", EventFilter(text=words), limit=100)
     return [e.as_dict()["targets"][0]["name"] for e in page.events]
 
 
-async def _targeted(db: Database, name: str) -> list[int]:
+async def _targeted(db: ReferenceHost, name: str) -> list[int]:
     async with db.read() as conn:
         page = await search_page(conn, "acme", EventFilter(target=name), limit=100)
     return [e.sequence for e in page.events]
 
 
-async def _fts_intact(db: Database) -> None:
+async def _fts_intact(db: ReferenceHost) -> None:
     if db.dialect == "sqlite":
         async with db.write() as conn:  # raises "database disk image is malformed" if out of step
             for index in ("audit_events_fts", "audit_events_fts_targets"):
                 await conn.execute(text(f"INSERT INTO {index}({index}) VALUES ('integrity-check')"))
 
 
-async def test_the_running_relay_makes_new_events_searchable_within_seconds(db: Database) -> None:
+async def test_the_running_relay_makes_new_events_searchable_within_seconds(db: ReferenceHost) -> None:
     relay = Relay(db, index_interval=0.2)
     await relay.start()
     try:
@@ -53,7 +53,7 @@ async def test_the_running_relay_makes_new_events_searchable_within_seconds(db: 
     await _fts_intact(db)
 
 
-async def test_events_sealed_after_a_purge_emptied_the_log_are_indexed_and_purged_cleanly(db: Database) -> None:
+async def test_events_sealed_after_a_purge_emptied_the_log_are_indexed_and_purged_cleanly(db: ReferenceHost) -> None:
     # SQLite numbers a new row max(pk) + 1: once the purge removes the newest rows, new events
     # reuse pks the index has already seen. They must still be indexed, and purging them later
     # must not take from the index entries it never held.

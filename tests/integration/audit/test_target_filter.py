@@ -12,8 +12,8 @@ import pytest
 from audit import Actor, EventDraft, Relay, RequestContext, Target, record_many
 from audit.query import EventFilter, QueryError, iter_batches, search_page
 from audit.query.export import count_matching
-from audit.store import seal_pending
-from scim_server.storage.engine import Database
+from audit.backends import seal_pending
+from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
 
 _CONTEXT = RequestContext(ip="203.0.113.7", user_agent="Okta SCIM Client", request_id="req_1")
@@ -24,14 +24,14 @@ def _added(group: str, email: str) -> EventDraft:
                       (Target("group", group), Target("user", email)), _CONTEXT)
 
 
-async def _seal_without_indexing(db: Database, drafts: list[EventDraft]) -> None:
+async def _seal_without_indexing(db: ReferenceHost, drafts: list[EventDraft]) -> None:
     async with db.write() as conn:
         await record_many(conn, drafts)
     async with db.write() as conn:
         assert (await seal_pending(conn, limit=1000)).count == len(drafts)
 
 
-async def _all_pages(db: Database, f: EventFilter, limit: int) -> list[int]:
+async def _all_pages(db: ReferenceHost, f: EventFilter, limit: int) -> list[int]:
     seen: list[int] = []
     cursor = None
     while True:
@@ -42,7 +42,7 @@ async def _all_pages(db: Database, f: EventFilter, limit: int) -> list[int]:
             return seen
 
 
-async def test_target_filter_matches_exact_names_indexed_or_not(db: Database) -> None:
+async def test_target_filter_matches_exact_names_indexed_or_not(db: ReferenceHost) -> None:
     jane = "jane.doe@acme.example"
     indexed = [provisioned(jane), provisioned("doe@acme.example"), provisioned("jane.doe@acme.example.org"),
                _added("Engineering", jane), provisioned(jane, title="x"), provisioned("globex", organization="globex")]
@@ -73,14 +73,14 @@ async def test_target_filter_matches_exact_names_indexed_or_not(db: Database) ->
     assert await _all_pages(db, f, 2) == expected
 
 
-async def test_a_target_name_without_words_is_still_found(db: Database) -> None:
+async def test_a_target_name_without_words_is_still_found(db: ReferenceHost) -> None:
     await _seal_without_indexing(db, [provisioned("+++"), provisioned("jane@acme.example")])
     await Relay(db, holder="test").drain()
     await _seal_without_indexing(db, [provisioned("+++")])
     assert await _all_pages(db, EventFilter(target="+++"), 1) == [3, 1]
 
 
-async def test_names_that_cannot_be_stored_match_nothing_or_are_refused(db: Database) -> None:
+async def test_names_that_cannot_be_stored_match_nothing_or_are_refused(db: ReferenceHost) -> None:
     await _seal_without_indexing(db, [provisioned("jane@acme.example")])
     await Relay(db, holder="test").drain()
     with pytest.raises(QueryError, match="not valid UTF-8"):  # a command line's undecodable bytes

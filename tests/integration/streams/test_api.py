@@ -17,7 +17,7 @@ from starlette.routing import Mount
 import audit
 from audit.access import Caller
 from audit.metrics import exposition, refresh
-from audit.store import unsealed
+from audit.backends import unsealed
 from audit.http import ApiInfo, api_app, openapi_document
 from audit.streams import SecretBox, SecretBoxError, create_streams_app, streams_section
 from audit.streams.tables import StreamRow

@@ -8,7 +8,7 @@ import time
 import orjson
 from sqlalchemy import select
 
-from audit.store import unsealed
+from audit.backends import unsealed
 from audit.tables import AuditEventRow, OutboxRow
 from audit.streams.tables import DeadLetterRow
 from scim_server.storage.engine import Database

@@ -8,6 +8,8 @@ transaction. The delete trigger now takes out of the index only rows that were p
 
 PostgreSQL's GIN index is maintained by the database itself and is unchanged.
 
+Audit's schema change, applied through ``audit.schema.r0002_deferred_search_index``.
+
 Revision ID: 0002
 Revises: 0001
 """
@@ -16,47 +18,17 @@ from __future__ import annotations
 
 from alembic import op
 
+from audit.schema import r0002_deferred_search_index as audit_schema
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-_DELETE_INDEXED = """CREATE TRIGGER audit_events_fts_delete AFTER DELETE ON audit_events
-    WHEN old.pk <= (SELECT indexed_through FROM audit_events_fts_state WHERE id = 1)
-    BEGIN INSERT INTO audit_events_fts(audit_events_fts, rowid, search_text)
-          VALUES ('delete', old.pk, old.search_text); END"""
-
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        return
-    for statement in (
-        "DROP TRIGGER IF EXISTS audit_events_fts_insert",
-        "DROP TRIGGER IF EXISTS audit_events_fts_delete",
-        """CREATE TABLE audit_events_fts_state (
-            id INTEGER PRIMARY KEY CHECK (id = 1), indexed_through INTEGER NOT NULL)""",
-        # Everything sealed so far went in through the old trigger.
-        """INSERT INTO audit_events_fts_state (id, indexed_through)
-            SELECT 1, coalesce(max(pk), 0) FROM audit_events""",
-        _DELETE_INDEXED,
-    ):
-        bind.exec_driver_sql(statement)
+    audit_schema.upgrade(op)
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        return
-    for statement in (
-        """INSERT INTO audit_events_fts(rowid, search_text) SELECT pk, search_text FROM audit_events
-            WHERE pk > (SELECT indexed_through FROM audit_events_fts_state WHERE id = 1)""",
-        "DROP TRIGGER IF EXISTS audit_events_fts_delete",
-        "DROP TABLE audit_events_fts_state",
-        """CREATE TRIGGER audit_events_fts_insert AFTER INSERT ON audit_events
-        BEGIN INSERT INTO audit_events_fts(rowid, search_text) VALUES (new.pk, new.search_text); END""",
-        """CREATE TRIGGER audit_events_fts_delete AFTER DELETE ON audit_events
-        BEGIN INSERT INTO audit_events_fts(audit_events_fts, rowid, search_text)
-              VALUES ('delete', old.pk, old.search_text); END""",
-    ):
-        bind.exec_driver_sql(statement)
+    audit_schema.downgrade(op)

@@ -11,6 +11,8 @@ A target filter finds its events there and walks the events sealed since by pk.
 
 PostgreSQL keeps its B-tree: the write cost this removes was measured on SQLite only.
 
+Audit's schema change, applied through ``audit.schema.r0003_sqlite_target_index_in_bulk``.
+
 Revision ID: 0003
 Revises: 0002
 """
@@ -19,49 +21,17 @@ from __future__ import annotations
 
 from alembic import op
 
+from audit.schema import r0003_sqlite_target_index_in_bulk as audit_schema
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_WATERMARK = "(SELECT indexed_through FROM audit_events_fts_state WHERE id = 1)"
-_DELETE_INDEXED = f"""CREATE TRIGGER audit_events_fts_delete AFTER DELETE ON audit_events
-    WHEN old.pk <= {_WATERMARK}
-    BEGIN INSERT INTO audit_events_fts(audit_events_fts, rowid, search_text)
-          VALUES ('delete', old.pk, old.search_text);
-          INSERT INTO audit_events_fts_targets(audit_events_fts_targets, rowid, target_key)
-          VALUES ('delete', old.pk, hex(old.target_name)); END"""
-_DELETE_INDEXED_0002 = f"""CREATE TRIGGER audit_events_fts_delete AFTER DELETE ON audit_events
-    WHEN old.pk <= {_WATERMARK}
-    BEGIN INSERT INTO audit_events_fts(audit_events_fts, rowid, search_text)
-          VALUES ('delete', old.pk, old.search_text); END"""
-
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        return
-    for statement in (
-        "DROP INDEX IF EXISTS ix_audit_events_org_target_seq",
-        # Contentless (the names are in audit_events), no positions, no per-row sizes: presence only.
-        """CREATE VIRTUAL TABLE audit_events_fts_targets USING fts5(
-            target_key, content='', detail=none, columnsize=0, tokenize='unicode61')""",
-        f"""INSERT INTO audit_events_fts_targets(rowid, target_key)
-            SELECT pk, hex(target_name) FROM audit_events WHERE pk <= {_WATERMARK}""",
-        "DROP TRIGGER IF EXISTS audit_events_fts_delete",
-        _DELETE_INDEXED,
-    ):
-        bind.exec_driver_sql(statement)
+    audit_schema.upgrade(op)
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "sqlite":
-        return
-    for statement in (
-        "DROP TRIGGER IF EXISTS audit_events_fts_delete",
-        _DELETE_INDEXED_0002,
-        "DROP TABLE audit_events_fts_targets",
-        "CREATE INDEX ix_audit_events_org_target_seq ON audit_events (organization, target_name, sequence)",
-    ):
-        bind.exec_driver_sql(statement)
+    audit_schema.downgrade(op)

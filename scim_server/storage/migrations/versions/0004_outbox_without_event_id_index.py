@@ -9,6 +9,8 @@ does not: event ids are ULIDs (80 random bits within a millisecond), and
 
 SQLite cannot drop a table constraint, so the table is rebuilt with its pending rows, pks kept.
 
+Audit's schema change, applied through ``audit.schema.r0004_outbox_without_event_id_index``.
+
 Revision ID: 0004
 Revises: 0003
 """
@@ -17,41 +19,17 @@ from __future__ import annotations
 
 from alembic import op
 
+from audit.schema import r0004_outbox_without_event_id_index as audit_schema
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-_SQLITE_TABLE = """CREATE TABLE {name} (
-    pk INTEGER NOT NULL,
-    event_id VARCHAR(40) NOT NULL,
-    organization VARCHAR(63) NOT NULL,
-    payload JSON NOT NULL,
-    PRIMARY KEY (pk){unique}
-)"""
-
-
-def _rebuild_sqlite(*, unique: bool) -> None:
-    bind = op.get_bind()
-    for statement in (
-        _SQLITE_TABLE.format(name="audit_outbox_rebuilt", unique=",\n    UNIQUE (event_id)" if unique else ""),
-        "INSERT INTO audit_outbox_rebuilt (pk, event_id, organization, payload)"
-        " SELECT pk, event_id, organization, payload FROM audit_outbox",
-        "DROP TABLE audit_outbox",
-        "ALTER TABLE audit_outbox_rebuilt RENAME TO audit_outbox",
-    ):
-        bind.exec_driver_sql(statement)
-
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        _rebuild_sqlite(unique=False)
-    else:
-        op.drop_constraint("audit_outbox_event_id_key", "audit_outbox", type_="unique")
+    audit_schema.upgrade(op)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        _rebuild_sqlite(unique=True)
-    else:
-        op.create_unique_constraint("audit_outbox_event_id_key", "audit_outbox", ["event_id"])
+    audit_schema.downgrade(op)
