@@ -20,7 +20,7 @@ from .backends import Backend, backend_for
 from .host import AuditHost, HostTransaction, Transactions, attach, detach
 from .outbox import after_commit, record, record_many, write_pending
 from .query import FORMATS as EXPORT_FORMATS
-from .query import EventFilter, QueryError, audit_openapi_paths, count_events, create_audit_app, export_events
+from .query import EventFilter, QueryError, audit_section, count_events, create_audit_app, export_events
 from .relay import LeaseLost, Relay, RelayContext, Stage, prune_outbox_forever
 from .retention import (
     DEFAULT_RETENTION_DAYS,
@@ -43,8 +43,7 @@ from .streams import (  # also registers the log-stream tables
     StreamError,
     StreamService,
     create_streams_app,
-    streams_openapi_paths,
-    streams_routes,
+    streams_section,
 )
 from .streams.service import render as render_stream
 from .relay.delivery import DeliverySettings, DeliveryStage
@@ -79,8 +78,7 @@ __all__ = [
     "StreamService",
     "render_stream",
     "create_streams_app",
-    "streams_openapi_paths",
-    "streams_routes",
+    "streams_section",
     "Authorize",
     "Caller",
     "Role",
@@ -93,7 +91,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "QueryError",
     "count_events",
-    "audit_openapi_paths",
+    "audit_section",
     "create_audit_app",
     "export_events",
     "LeaseLost",

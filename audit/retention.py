@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .errors import RetentionError
 from .events import Actor, EventDraft, RequestContext, format_timestamp
 from .outbox import record
 from .backends import backend_for
@@ -46,10 +47,6 @@ _guard = PURGE_GUARD
 _retention = RETENTION
 
 Fence = Callable[[AsyncConnection], Awaitable[None]]
-
-
-class RetentionError(ValueError):
-    """A retention window outside what the service allows."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .api.admin import Guard, admin_app
-from .api.errors import exception_handlers
+from .api.admin import Guard, api_v1
+from .api.errors import exception_handlers, page_exception_handlers
 from .api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from .api.oauth import oauth_routes
 from .api.scim import scim_routes
@@ -118,16 +118,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *oauth_routes(credentials, authenticator, settings.oauth_token_ttl_seconds, settings.trusted_proxies),
             Mount(
                 "/api/v1",
-                app=admin_app(
+                app=api_v1(
                     credentials,
                     guard,
-                    extra_routes=[
-                        Mount("/audit", app=audit.create_audit_app(db, guard.authorize)),
-                        *audit.streams_routes(
+                    [
+                        audit.audit_section(db, guard.authorize, prefix="/audit"),
+                        audit.streams_section(
                             db, secret_key=secret_key, authorize=guard.authorize, prefix="/streams", destinations=destinations
                         ),
                     ],
-                    extra_paths={**audit.audit_openapi_paths("/audit"), **audit.streams_openapi_paths("/streams")},
                 ),
             ),
         ],
@@ -135,7 +134,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(RequestContextMiddleware),
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
-        exception_handlers=exception_handlers,
+        # Whatever no mount answers (``/``, unknown paths): plain JSON or HTML, not a SCIM body.
+        exception_handlers=page_exception_handlers,
         lifespan=lifespan,
     )
     app.state.settings = settings

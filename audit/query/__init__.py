@@ -1,12 +1,11 @@
 """Reading the sealed log: filtered pages, exports, and the HTTP API over both."""
 
-from .app import create_audit_app
+from .app import audit_section, create_audit_app
 from .export import CSV_COLUMNS, FORMATS, count_events, export_events, iter_batches
 from .filters import EventFilter, Page, QueryError, search_page
-from .openapi import audit_openapi_paths
 
 __all__ = [
-    "audit_openapi_paths",
+    "audit_section",
     "CSV_COLUMNS",
     "FORMATS",
     "EventFilter",

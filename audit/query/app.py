@@ -1,4 +1,4 @@
-"""The audit query API, a Starlette app the host mounts at ``/api/v1/audit`` (DESIGN §7).
+"""The audit query API, mounted by the host at ``/api/v1/audit`` (DESIGN §7), as operations.
 
 Authentication is the host's: it passes an :data:`~audit.access.Authorize` callback. Admins and
 auditors read and export; only admins change retention. Every query is scoped to the caller's
@@ -7,76 +7,62 @@ organisation, so another organisation's event id is simply not found.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import orjson
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from ..access import Authorize, Caller
+from ..errors import QueryError
 from ..events import RequestContext
-from ..retention import RetentionError, get_retention, set_retention
-from ..log_reads import read_event
+from ..http import ApiError, ApiInfo, Call, Operation, Section, api_app, request_context
+from ..retention import RetentionPolicy, get_retention, set_retention
 from ..host import Transactions
+from ..log_reads import read_event
 from .export import FORMATS, encode, iter_batches, record_export
-from .filters import EventFilter, QueryError, search_page
+from .filters import EventFilter, search_page
+from .openapi import CURSOR, EXPORT_CONTENT, FILTERS, FORMAT, LIMIT, SCHEMAS
 
-__all__ = ["create_audit_app"]
+__all__ = ["audit_section", "create_audit_app"]
 
-_EXTENSIONS = {"csv": "csv", "json": "json", "ndjson": "ndjson"}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+_TAG = "audit log"
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+def _authenticator(authorize: Authorize) -> Callable[[Request], Awaitable[Caller]]:
+    async def authenticate(request: Request) -> Caller:
+        caller = await authorize(request)
+        if caller is None:
+            raise ApiError(401, "unauthorized", "An admin or auditor API key is required.", headers=_CHALLENGE)
+        if caller.context == RequestContext():
+            # A host that did not say where the request came from: take it from the request itself.
+            caller = replace(caller, context=request_context(request))
+        return caller
+
+    return authenticate
 
 
-def _params(request: Request) -> dict[str, list[str]]:
-    return {key: request.query_params.getlist(key) for key in request.query_params.keys()}
+def _policy(policy: RetentionPolicy) -> Response:
+    return JSONResponse({"organization": policy.organization, "days": policy.days, "default": policy.is_default})
 
 
-def _request_context(request: Request, caller: Caller) -> RequestContext:
-    if caller.context != RequestContext():
-        return caller.context
-    return RequestContext(
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        request_id=request.headers.get("x-request-id"),
-    )
-
-
-def create_audit_app(
+def audit_section(
     transactions: Transactions,
     authorize: Authorize,
     *,
+    prefix: str = "/audit",
     default_limit: int = 100,
     max_limit: int = 1000,
     export_batch_size: int = 5000,
-) -> Starlette:
-    """Build the sub-application; nothing touches the database until a request arrives."""
+) -> Section[Caller]:
+    """The audit log's operations under ``prefix``; nothing touches the database until a request arrives."""
 
-    async def caller_of(request: Request, *, admin: bool = False) -> Caller:
-        caller = await authorize(request)
-        if caller is None:
-            raise ApiError(401, "unauthorized", "an admin or auditor API key is required")
-        if caller.role not in ("admin", "auditor"):
-            raise ApiError(403, "forbidden", "this credential cannot read the audit log")
-        if admin and caller.role != "admin":
-            raise ApiError(403, "forbidden", "only an admin can change the retention policy")
-        return caller
-
-    def limit_of(request: Request) -> int:
-        raw = request.query_params.get("limit")
+    def limit_of(call: Call[Caller]) -> int:
+        raw = call.query("limit")
         if raw is None:
             return default_limit
         try:
@@ -87,36 +73,36 @@ def create_audit_app(
             raise QueryError(f"limit must be between 1 and {max_limit}")
         return limit
 
-    async def list_events(request: Request) -> Response:
-        caller = await caller_of(request)
-        f = EventFilter.from_params(_params(request), now=datetime.now(UTC))
-        limit = limit_of(request)
+    def filter_of(call: Call[Caller]) -> EventFilter:
+        # Every parameter is declared by now; the filter reads its own and ignores limit, cursor, format.
+        return EventFilter.from_params(call.queries(), now=datetime.now(UTC))
+
+    async def list_events(call: Call[Caller]) -> Response:
+        f = filter_of(call)
+        limit = limit_of(call)
         async with transactions.read() as conn:
-            page = await search_page(conn, caller.organization, f, limit=limit, cursor=request.query_params.get("cursor"))
+            page = await search_page(conn, call.auth.organization, f, limit=limit, cursor=call.query("cursor"))
         # The sealed bodies are already canonical JSON: splice them rather than re-encode.
         data = ",".join(e.json() for e in page.events)
         body = f'{{"data":[{data}],"next_cursor":{orjson.dumps(page.next_cursor).decode()}}}'
         return Response(body, media_type="application/json")
 
-    async def get_event(request: Request) -> Response:
-        caller = await caller_of(request)
+    async def get_event(call: Call[Caller]) -> Response:
         async with transactions.read() as conn:
-            event = await read_event(conn, caller.organization, request.path_params["event_id"])
+            event = await read_event(conn, call.auth.organization, call.path("event_id"))
         if event is None:
-            raise ApiError(404, "not_found", "no such audit event")
+            raise ApiError(404, "not_found", "No such audit event in this organisation.")
         return Response(event.json(), media_type="application/json")
 
-    async def export(request: Request) -> Response:
-        caller = await caller_of(request)
-        fmt = request.query_params.get("format", "json")
+    async def export(call: Call[Caller]) -> Response:
+        caller = call.auth
+        fmt = call.query("format") or "json"
         if fmt not in FORMATS:
             raise QueryError(f"format must be one of {', '.join(FORMATS)}")
-        f = EventFilter.from_params(_params(request), now=datetime.now(UTC))
-        await record_export(
-            transactions, caller.organization, fmt, f, actor=caller.actor, context=_request_context(request, caller)
-        )
+        f = filter_of(call)
+        await record_export(transactions, caller.organization, fmt, f, actor=caller.actor, context=caller.context)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        filename = f"audit-{caller.organization}-{stamp}.{_EXTENSIONS[fmt]}"
+        filename = f"audit-{caller.organization}-{stamp}.{fmt}"
         chunks = encode(fmt, iter_batches(transactions, caller.organization, f, batch_size=export_batch_size))
         return StreamingResponse(
             chunks,
@@ -124,58 +110,44 @@ def create_audit_app(
             headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
         )
 
-    async def get_policy(request: Request) -> Response:
-        caller = await caller_of(request)
+    async def get_policy(call: Call[Caller]) -> Response:
         async with transactions.read() as conn:
-            policy = await get_retention(conn, caller.organization)
-        return JSONResponse({"organization": policy.organization, "days": policy.days, "default": policy.is_default})
+            return _policy(await get_retention(conn, call.auth.organization))
 
-    async def put_policy(request: Request) -> Response:
-        caller = await caller_of(request, admin=True)
-        try:
-            document = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise ApiError(400, "invalid_json", "the body must be a JSON object like {\"days\": 365}") from None
-        if not isinstance(document, dict) or "days" not in document:
-            raise ApiError(400, "invalid_request", "the body must be a JSON object like {\"days\": 365}")
+    async def put_policy(call: Call[Caller]) -> Response:
+        caller = call.auth
+        if caller.role != "admin":
+            raise ApiError(403, "forbidden", "Only an admin can change the retention policy.")
+        if "days" not in call.body:
+            raise ApiError(400, "invalid_request", 'The body must be a JSON object like {"days": 365}.')
         policy = await set_retention(
-            transactions,
-            caller.organization,
-            document["days"],
-            actor=caller.actor,
-            context=_request_context(request, caller),
+            transactions, caller.organization, call.body["days"], actor=caller.actor, context=caller.context
         )
-        return JSONResponse({"organization": policy.organization, "days": policy.days, "default": policy.is_default})
+        return _policy(policy)
 
-    async def api_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _error(exc.status, exc.code, exc.message, headers)
-
-    async def bad_query(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, QueryError)
-        return _error(400, exc.code, exc.message)
-
-    async def bad_retention(_: Request, exc: Exception) -> Response:
-        return _error(400, "invalid_retention", str(exc))
-
-    async def http_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
-
-    return Starlette(
-        routes=[
-            Route("/events", list_events, methods=["GET"]),
-            Route("/events/{event_id}", get_event, methods=["GET"]),
-            Route("/export", export, methods=["GET"]),
-            Route("/retention", get_policy, methods=["GET"]),
-            Route("/retention", put_policy, methods=["PUT"]),
-        ],
-        exception_handlers={
-            ApiError: api_error,
-            QueryError: bad_query,
-            RetentionError: bad_retention,
-            HTTPException: http_error,
-        },
+    bad_filter = {400: "A filter is malformed."}
+    operations: tuple[Operation[Caller], ...] = (
+        Operation("GET", "/events", "listAuditEvents", "Search the audit log, newest first.", list_events, _TAG,
+                  response="AuditEventPage", query=(*FILTERS, LIMIT, CURSOR),
+                  errors={400: "A filter, the limit or the cursor is malformed."}),
+        Operation("GET", "/events/{event_id}", "getAuditEvent", "One event by id.", get_event, _TAG,
+                  response="AuditEvent", errors={404: "No such event in this organisation."}),
+        Operation("GET", "/export", "exportAuditEvents",
+                  "Export the matching events, oldest first, streamed (recorded as audit_log.exported).", export,
+                  _TAG, content=EXPORT_CONTENT, query=(FORMAT, *FILTERS), errors=bad_filter),
+        Operation("GET", "/retention", "getRetentionPolicy", "The organisation's retention policy.", get_policy,
+                  _TAG, response="RetentionPolicy"),
+        Operation("PUT", "/retention", "setRetentionPolicy",
+                  "Set the retention window (admins only; audited as retention_policy.updated).", put_policy, _TAG,
+                  request="RetentionUpdate", response="RetentionPolicy",
+                  errors={400: "days is missing or outside the allowed window.",
+                          403: "Auditors cannot change retention."}),
     )
+    return Section(prefix, operations, _authenticator(authorize), {401: "No valid admin or auditor API key."},
+                   SCHEMAS)
+
+
+def create_audit_app(transactions: Transactions, authorize: Authorize, **options: int) -> Starlette:
+    """The audit query API as an app of its own (``/events``, ``/export``, ``/retention``, ``/openapi.json``)."""
+    section = audit_section(transactions, authorize, prefix="", **options)
+    return api_app([section], ApiInfo("scimtrail audit log API", "Search, export and retain the audit log."))

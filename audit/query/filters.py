@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Select, column, func, literal_column, sele
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import search_index
+from ..errors import QueryError
 from ..events import CATALOGUE, format_timestamp
 from ..log_reads import EVENT_COLUMNS, SealedEvent
 from ..tables import EVENTS
@@ -39,15 +40,6 @@ _MAX_PK = 2**63 - 1
 #: The ``range`` presets: how far back each reaches (``today`` is since midnight UTC).
 RANGES: Mapping[str, timedelta | None] = {"today": None, "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 
-
-
-class QueryError(ValueError):
-    """A query the caller must fix; ``code`` is the machine-readable error."""
-
-    def __init__(self, message: str, code: str = "invalid_request") -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def _instant(name: str, value: str) -> str:

@@ -1,6 +1,6 @@
 """Log streams: each organisation's SIEM destinations, their management API and secrets."""
 
-from .api import create_streams_app, streams_openapi_paths, streams_routes
+from .api import create_streams_app, streams_section
 from .crypto import SecretBox, SecretBoxError
 from .model import STATES, Stream, StreamFilter
 from .service import StreamError, StreamService
@@ -17,6 +17,5 @@ __all__ = [
     "StreamFilter",
     "StreamService",
     "create_streams_app",
-    "streams_openapi_paths",
-    "streams_routes",
+    "streams_section",
 ]

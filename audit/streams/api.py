@@ -1,207 +1,121 @@
-"""``/api/v1/streams``: the admin API for log streams, as a Starlette app the host mounts.
+"""``/api/v1/streams``: the admin API for log streams, as operations the host mounts.
 
-Admins only: no credential → 401, an auditor → 403. Errors are ``{"error", "message"}``.
+Admins only: no credential → 401, an auditor → 403. Stream configs are checked by each sink's
+own validation (in :class:`StreamService`); the top-level fields are declared here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
-import orjson
-import structlog
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
-from starlette.schemas import SchemaGenerator
+from starlette.responses import Response
 
 from audit.access import Authorize, Caller
-from audit.events import RequestContext
-from audit.relay.sinks import Delivered, DestinationPolicy, Rejected, Retry
+from audit.events import CATALOGUE, RequestContext
+from audit.formats import FORMATS
+from audit.http import ApiError, ApiInfo, Call, JsonResponse, Operation, Section, api_app, request_context
+from audit.relay.sinks import SINKS, Delivered, DestinationPolicy, Rejected, Retry
 from audit.host import Transactions
 
 from .crypto import SecretBox
-from .service import StreamError, StreamService, render
+from .model import STATES
+from .service import StreamService, render
 
-__all__ = ["create_streams_app", "streams_openapi_paths", "streams_routes"]
+__all__ = ["SCHEMAS", "create_streams_app", "streams_section"]
 
-_log = structlog.get_logger("audit.streams")
-_MAX_BODY = 64 * 1024
+_TAG = "log streams"
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
-Endpoint = Callable[[Request, Caller, StreamService], Awaitable[Response]]
+_FILTER = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "categories": {"type": "array", "items": {"type": "string", "enum": sorted(CATALOGUE)}},
+        "actions": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_FIELDS = {
+    "type": {"type": "string", "enum": sorted(SINKS), "description": "The sink type; it cannot change later."},
+    "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"},
+    "config": {"type": "object", "description": "The sink's settings; secret fields are write-only."},
+    "filter": _FILTER,
+    "format": {"type": "string", "enum": sorted(FORMATS), "default": "native"},
+}
+_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+_STREAM = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "type": {"type": "string"},
+        "format": {"type": "string"}, "config": {"type": "object"}, "filter": _FILTER,
+        "state": {"type": "string", "enum": list(STATES)},
+        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+        "status": {
+            "type": "object",
+            "properties": {
+                "cursor": {"type": "integer"}, "lag_events": {"type": "integer"}, "lag_seconds": {"type": "number"},
+                "last_success_at": _TIME_OR_NULL, "last_error": {"type": ["string", "null"]},
+                "last_error_at": _TIME_OR_NULL, "failing_since": _TIME_OR_NULL, "dead_letters": {"type": "integer"},
+            },
+        },
+    },
+}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "StreamCreate": {"type": "object", "required": ["type", "name", "config"], "additionalProperties": False,
+                     "properties": _FIELDS},
+    "StreamUpdate": {"type": "object", "additionalProperties": False, "properties": _FIELDS,
+                     "description": "Config fields merge into the current config; a field set to null is removed."},
+    "StreamReplay": {"type": "object", "required": ["from_sequence"], "additionalProperties": False,
+                     "properties": {"from_sequence": {"type": "integer", "minimum": 1}}},
+    "Stream": _STREAM,
+    "StreamList": {"type": "object", "properties": {"streams": {"type": "array", "items": _STREAM}}},
+    "DeadLetterList": {
+        "type": "object",
+        "properties": {"dead_letters": {"type": "array", "items": {"type": "object", "properties": {
+            "batch_id": {"type": "string"}, "first_sequence": {"type": "integer"},
+            "last_sequence": {"type": "integer"}, "reason": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"}}}}},
+    },
+    "StreamTestOutcome": {
+        "type": "object",
+        "required": ["delivered", "outcome"],
+        "properties": {"delivered": {"type": "boolean"},
+                       "outcome": {"type": "string", "enum": ["delivered", "retry", "rejected"]},
+                       "reason": {"type": "string"}},
+    },
+}
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status)
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > _MAX_BODY:
-        raise StreamError(413, "too_large", "request body too large")
-    if not raw:
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise StreamError(400, "invalid_json", "request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise StreamError(400, "invalid_request", "request body must be a JSON object")
-    return body
-
-
-def _with_request_context(caller: Caller, request: Request) -> Caller:
-    if caller.context != RequestContext():
-        return caller
-    context = RequestContext(
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        request_id=request.headers.get("x-request-id"),
-    )
-    return Caller(caller.organization, caller.actor, caller.role, context)
-
-
-def _guard(authorize: Authorize, service: StreamService, endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
-    async def handle(request: Request) -> Response:
+def _admins_only(authorize: Authorize) -> Callable[[Request], Awaitable[Caller]]:
+    async def authenticate(request: Request) -> Caller:
         caller = await authorize(request)
         if caller is None:
-            return _error(401, "unauthorized", "an admin API key is required")
+            raise ApiError(401, "unauthorized", "An admin API key is required.", headers=_CHALLENGE)
         if caller.role != "admin":
-            return _error(403, "forbidden", "log streams are managed by admins")
-        try:
-            return await endpoint(request, _with_request_context(caller, request), service)
-        except StreamError as exc:
-            return _error(exc.status, exc.code, exc.message)
+            raise ApiError(403, "forbidden", "Log streams are managed by admins.")
+        if caller.context == RequestContext():
+            # A host that did not say where the request came from: take it from the request itself.
+            caller = replace(caller, context=request_context(request))
+        return caller
 
-    handle.__doc__ = endpoint.__doc__
-    handle.__name__ = endpoint.__name__
-    return handle
+    return authenticate
 
 
-async def list_streams(request: Request, caller: Caller, service: StreamService) -> Response:
-    """
-    summary: 'List the organisation''s log streams with their delivery status'
-    responses:
-      '200': {description: 'An object {"streams": [...]}'}
-    """
-    return JSONResponse({"streams": [render(s) for s in await service.list_streams(caller)]})
-
-
-async def create_stream(request: Request, caller: Caller, service: StreamService) -> Response:
-    """
-    summary: 'Create a log stream from {"type", "name", "config", "filter"?, "format"?}'
-    responses:
-      '201': {description: 'The stream; secret config fields are never returned'}
-      '400': {description: 'Invalid type, name, config, filter or format, or a destination on a network streams may not reach'}
-      '409': {description: 'A stream with this name exists'}
-    """
-    return JSONResponse(render(await service.create(caller, await _json(request))), status_code=201)
-
-
-async def get_stream(request: Request, caller: Caller, service: StreamService) -> Response:
-    """
-    summary: 'A log stream with its status (state, cursor, lag, last success and error, dead letters)'
-    responses:
-      '200': {description: 'The stream'}
-      '404': {description: 'No such stream in this organisation'}
-    """
-    return JSONResponse(render(await service.get(caller, request.path_params["stream_id"])))
-
-
-async def list_dead_letters(request: Request, caller: Caller, service: StreamService) -> Response:
-    """
-    summary: 'Batches the receiver refused for good, newest first (replay from first_sequence to resend)'
-    responses:
-      '200': {description: 'An object {"dead_letters": [{"batch_id", "first_sequence", "last_sequence", "reason", "created_at"}]}'}
-    """
-    letters = await service.dead_letters(caller, request.path_params["stream_id"])
-    return JSONResponse({"dead_letters": letters})
-
-
-async def update_stream(request: Request, caller: Caller, service: StreamService) -> Response:
-    """
-    summary: 'Change a stream''s name, format, filter or config (config fields merge; null removes)'
-    responses:
-      '200': {description: 'The stream'}
-      '400': {description: 'Invalid change'}
-    """
-    body = await _json(request)
-    return JSONResponse(render(await service.update(caller, request.path_params["stream_id"], body)))
-
-
-async def delete_stream(request: Request, caller: Caller, service: StreamService) -> Response:
-    """
-    summary: 'Delete a stream and its dead letters'
-    responses:
-      '204': {description: 'Deleted'}
-    """
-    await service.delete(caller, request.path_params["stream_id"])
-    return Response(status_code=204)
-
-
-async def pause_stream(request: Request, caller: Caller, service: StreamService) -> Response:
-    """
-    summary: 'Pause delivery; the backlog is kept and delivered on resume'
-    responses:
-      '200': {description: 'The stream'}
-    """
-    return JSONResponse(render(await service.pause(caller, request.path_params["stream_id"])))
-
-
-async def resume_stream(request: Request, caller: Caller, service: StreamService) -> Response:
-    """
-    summary: 'Resume a paused or disabled stream where it stopped'
-    responses:
-      '200': {description: 'The stream'}
-    """
-    return JSONResponse(render(await service.resume(caller, request.path_params["stream_id"])))
-
-
-async def replay_stream(request: Request, caller: Caller, service: StreamService) -> Response:
-    """
-    summary: 'Deliver again from {"from_sequence": n}'
-    responses:
-      '200': {description: 'The stream, its cursor moved to n - 1'}
-    """
-    body = await _json(request)
-    return JSONResponse(render(await service.replay(caller, request.path_params["stream_id"], body)))
-
-
-async def test_stream(request: Request, caller: Caller, service: StreamService) -> Response:
-    """
-    summary: 'Send one test event through the stream''s sink now'
-    responses:
-      '200': {description: 'An object {"delivered": bool, "outcome": "delivered" | "retry" | "rejected", "reason"?}'}
-    """
-    outcome = await service.send_test(caller, request.path_params["stream_id"])
-    if isinstance(outcome, Delivered):
-        return JSONResponse({"delivered": True, "outcome": "delivered"})
-    kind = "retry" if isinstance(outcome, Retry) else "rejected"
-    assert isinstance(outcome, Retry | Rejected)
-    return JSONResponse({"delivered": False, "outcome": kind, "reason": outcome.reason})
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
-    return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
-
-
-def streams_routes(
+def streams_section(
     transactions: Transactions,
     *,
     secret_key: str | bytes,
     authorize: Authorize,
-    prefix: str = "/api/v1/streams",
+    prefix: str = "/streams",
     request_timeout: float = 15.0,
     destinations: DestinationPolicy | None = None,
-) -> list[BaseRoute]:
-    """The streams admin endpoints under ``prefix``, to add to the host's own route table.
+) -> Section[Caller]:
+    """The streams admin operations under ``prefix``.
 
-    Routes in the host's table answer the bare collection path (``/api/v1/streams``) directly,
-    where a ``Mount`` would first redirect it to ``/api/v1/streams/``.
     ``secret_key`` (the server's ``SCIMTRAIL_SECRET_KEY``) keys the encryption of stream
     secrets at rest; the relay's :class:`~audit.relay.delivery.DeliveryStage` needs the same.
     ``destinations`` says where streams may send (default: public addresses only); a stream
@@ -210,55 +124,79 @@ def streams_routes(
     service = StreamService(
         transactions, SecretBox(secret_key), request_timeout=request_timeout, destinations=destinations
     )
-    prefix = prefix.rstrip("/")
 
-    def route(path: str, endpoint: Endpoint, method: str) -> Route:
-        return Route(prefix + path or "/", _guard(authorize, service, endpoint), methods=[method])
+    async def list_streams(call: Call[Caller]) -> Response:
+        return JsonResponse({"streams": [render(s) for s in await service.list_streams(call.auth)]})
 
-    return [
-        route("", list_streams, "GET"),
-        route("", create_stream, "POST"),
-        route("/{stream_id}", get_stream, "GET"),
-        route("/{stream_id}", update_stream, "PATCH"),
-        route("/{stream_id}", delete_stream, "DELETE"),
-        route("/{stream_id}/dead-letters", list_dead_letters, "GET"),
-        route("/{stream_id}/pause", pause_stream, "POST"),
-        route("/{stream_id}/resume", resume_stream, "POST"),
-        route("/{stream_id}/replay", replay_stream, "POST"),
-        route("/{stream_id}/test", test_stream, "POST"),
-    ]
+    async def create_stream(call: Call[Caller]) -> Response:
+        return JsonResponse(render(await service.create(call.auth, call.body)), status_code=201)
 
+    async def get_stream(call: Call[Caller]) -> Response:
+        return JsonResponse(render(await service.get(call.auth, call.path("stream_id"))))
 
-def streams_openapi_paths(prefix: str = "/streams") -> dict[str, Any]:
-    """OpenAPI path items for the endpoints under ``prefix``, to merge into the host's document."""
+    async def list_dead_letters(call: Call[Caller]) -> Response:
+        return JsonResponse({"dead_letters": await service.dead_letters(call.auth, call.path("stream_id"))})
 
-    async def nobody(request: Request) -> Caller | None:
-        return None
+    async def update_stream(call: Call[Caller]) -> Response:
+        return JsonResponse(render(await service.update(call.auth, call.path("stream_id"), call.body)))
 
-    routes = streams_routes(_NoTransactions(), secret_key=b"openapi", authorize=nobody, prefix=prefix)
-    paths: dict[str, Any] = SchemaGenerator({}).get_schema(routes)["paths"]
-    for path, item in paths.items():
-        for operation in item.values():
-            operation["tags"] = ["log streams"]
-            operation["responses"].update(_COMMON_RESPONSES)
-            if "{stream_id}" in path:
-                operation["parameters"] = [{"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}}]
-    return paths
+    async def delete_stream(call: Call[Caller]) -> Response:
+        await service.delete(call.auth, call.path("stream_id"))
+        return Response(status_code=204)
 
+    async def pause_stream(call: Call[Caller]) -> Response:
+        return JsonResponse(render(await service.pause(call.auth, call.path("stream_id"))))
 
-class _NoTransactions:
-    """Stands in for the database when routes are built only to be described."""
+    async def resume_stream(call: Call[Caller]) -> Response:
+        return JsonResponse(render(await service.resume(call.auth, call.path("stream_id"))))
 
-    def write(self) -> Any:
-        raise RuntimeError("described, not served")
+    async def replay_stream(call: Call[Caller]) -> Response:
+        return JsonResponse(render(await service.replay(call.auth, call.path("stream_id"), call.body)))
 
-    read = write
+    async def test_stream(call: Call[Caller]) -> Response:
+        outcome = await service.send_test(call.auth, call.path("stream_id"))
+        if isinstance(outcome, Delivered):
+            return JsonResponse({"delivered": True, "outcome": "delivered"})
+        assert isinstance(outcome, Retry | Rejected)
+        kind = "retry" if isinstance(outcome, Retry) else "rejected"
+        return JsonResponse({"delivered": False, "outcome": kind, "reason": outcome.reason})
 
-
-_COMMON_RESPONSES = {
-    "401": {"description": "No valid admin API key"},
-    "403": {"description": "Auditors cannot manage log streams"},
-}
+    missing = {404: "No such stream in this organisation."}
+    invalid = {400: "An invalid type, name, config (invalid_config names the field), filter or format, or a "
+                    "destination on a network streams may not reach."}
+    conflict = {409: "A stream with this name exists."}
+    operations: tuple[Operation[Caller], ...] = (
+        Operation("GET", "", "listStreams", "List the organisation's log streams with their delivery status.",
+                  list_streams, _TAG, response="StreamList"),
+        Operation("POST", "", "createStream", "Create a log stream; secret config fields are never returned.",
+                  create_stream, _TAG, 201, "StreamCreate", "Stream", errors={**invalid, **conflict}),
+        Operation("GET", "/{stream_id}", "getStream",
+                  "A log stream with its status (state, cursor, lag, last success and error, dead letters).",
+                  get_stream, _TAG, response="Stream", errors=missing),
+        Operation("PATCH", "/{stream_id}", "updateStream",
+                  "Change a stream's name, format, filter or config (config fields merge; null removes).",
+                  update_stream, _TAG, request="StreamUpdate", response="Stream",
+                  errors={**invalid, **missing, **conflict}),
+        Operation("DELETE", "/{stream_id}", "deleteStream", "Delete a stream and its dead letters.", delete_stream,
+                  _TAG, 204, errors=missing),
+        Operation("GET", "/{stream_id}/dead-letters", "listStreamDeadLetters",
+                  "Batches the receiver refused for good, newest first (replay from first_sequence to resend).",
+                  list_dead_letters, _TAG, response="DeadLetterList", errors=missing),
+        Operation("POST", "/{stream_id}/pause", "pauseStream", "Pause delivery; the backlog is kept for resume.",
+                  pause_stream, _TAG, response="Stream", errors=missing),
+        Operation("POST", "/{stream_id}/resume", "resumeStream", "Resume a paused or disabled stream where it stopped.",
+                  resume_stream, _TAG, response="Stream", errors=missing),
+        Operation("POST", "/{stream_id}/replay", "replayStream",
+                  "Deliver again from from_sequence (the cursor moves to from_sequence - 1).", replay_stream, _TAG,
+                  request="StreamReplay", response="Stream",
+                  errors={**missing, 400: "from_sequence is missing or not an integer ≥ 1."}),
+        Operation("POST", "/{stream_id}/test", "testStream", "Send one test event through the stream's sink now.",
+                  test_stream, _TAG, response="StreamTestOutcome", errors=missing),
+    )
+    return Section(
+        prefix, operations, _admins_only(authorize),
+        {401: "No valid admin API key.", 403: "Auditors cannot manage log streams."}, SCHEMAS,
+    )
 
 
 def create_streams_app(
@@ -269,13 +207,9 @@ def create_streams_app(
     request_timeout: float = 15.0,
     destinations: DestinationPolicy | None = None,
 ) -> Starlette:
-    """The streams admin endpoints as an app of their own, to ``Mount`` at ``/api/v1/streams``."""
-    routes = streams_routes(
-        transactions,
-        secret_key=secret_key,
-        authorize=authorize,
-        prefix="",
-        request_timeout=request_timeout,
+    """The streams admin operations as an app of their own, to ``Mount`` at ``/api/v1/streams``."""
+    section = streams_section(
+        transactions, secret_key=secret_key, authorize=authorize, prefix="", request_timeout=request_timeout,
         destinations=destinations,
     )
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    return api_app([section], ApiInfo("scimtrail log streams API", "Manage an organisation's SIEM log streams."))

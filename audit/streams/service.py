@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from audit._unique import translate_unique
 from audit.access import Caller
+from audit.errors import StreamError
 from audit.events import EventDraft, Target, format_timestamp
 from audit.formats import FORMATS
 from audit.ids import new_ulid
@@ -42,16 +43,6 @@ __all__ = ["StreamError", "StreamService", "render"]
 _streams = STREAMS
 _dead_letters = DEAD_LETTERS
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-
-
-class StreamError(Exception):
-    """A request the service refuses; ``status`` and ``code`` are what the API answers."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def _invalid(message: str) -> StreamError:

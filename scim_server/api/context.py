@@ -1,14 +1,17 @@
-"""What an endpoint derives from the HTTP request: the caller, the public base URL, preconditions."""
+"""What an endpoint derives from the HTTP request: the caller, the public base URL, preconditions.
+
+Where a request came from (IP, user agent, request id) is built by :func:`audit.http.request_context`,
+the one builder every API uses; this module adds what only SCIM needs.
+"""
 
 from __future__ import annotations
 
-import audit
 from starlette.requests import Request
 
+from audit.http import Networks, from_trusted_proxy, request_context
 from scim_server.protocol.resource import parse_etags
 from scim_server.services import Caller, Preconditions
 
-from .peer import Networks, client_ip, from_trusted_proxy
 from .scim_auth import principal_of
 
 __all__ = ["caller_of", "public_base_url", "preconditions_of"]
@@ -32,11 +35,7 @@ def public_base_url(request: Request, trusted: Networks) -> str:
 def caller_of(request: Request, trusted: Networks) -> Caller:
     return Caller.of(
         principal_of(request.scope),
-        audit.RequestContext(
-            ip=client_ip(request, trusted),
-            user_agent=(request.headers.get("user-agent") or "")[:256] or None,
-            request_id=request.scope.get("state", {}).get("request_id"),
-        ),
+        request_context(request, trusted),
         base_url=public_base_url(request, trusted),
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -11,13 +10,15 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import audit
+from audit.http import sane_request_id
 from scim_server.metrics import REQUEST_SECONDS, area_of
 from scim_server.protocol.errors import PayloadTooLarge
+
+from .errors import error_for
 
 __all__ = ["RequestContextMiddleware", "BodySizeLimitMiddleware", "send_error"]
 
 _log = structlog.get_logger("scimtrail.access")
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 async def send_error(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
@@ -40,7 +41,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else f"req_{audit.new_ulid()}"
+        request_id = sane_request_id(incoming) or f"req_{audit.new_ulid()}"
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -87,7 +88,9 @@ class BodySizeLimitMiddleware:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    await send_error(send, 413, self._error().to_dict(), {"connection": "close"})
+                    # Refused before the app runs, so in the shape the path's clients read (SCIM or API).
+                    refusal = error_for(scope, 413, self._error().detail, {"connection": "close"})
+                    await refusal(scope, receive, send)
                     return
         received = 0
 
@@ -97,7 +100,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # Rendered by the application's error handler like any other SCIM error.
+                    # Rendered by the handlers of the app reading the body: SCIM's, the API's, or the pages'.
                     raise self._error()
             return message
 

@@ -123,7 +123,7 @@ async def test_rotation_input_and_state_errors(env: Env) -> None:
         (b"[1, 2]", 400, "invalid_request"),
         (b"{}", 422, "invalid_value"),
         (b'{"label": "Okta Prod"}', 422, "invalid_value"),
-        (b'{"label": "okta", "scopes": ["all"]}', 422, "invalid_value"),
+        (b'{"label": "okta", "scopes": ["all"]}', 400, "unknown_field"),
         (b'{"label": 7}', 422, "invalid_value"),
         (b'{"label": "okta", "expires_at": "tomorrow"}', 422, "invalid_value"),
         (b'{"label": "okta", "expires_at": "2099-01-01T00:00:00"}', 422, "invalid_value"),

@@ -9,12 +9,11 @@ from ipaddress import IPv4Network, IPv6Network
 from starlette.requests import Request
 
 import audit
+from audit.http import ApiError, client_ip, request_context
 from scim_server.auth import AuthenticationFailed, Authenticator, Principal, RateLimiter
 from scim_server.services import Caller
 
-from ..peer import client_ip
 from ..scim_auth import authorization_header
-from ._errors import ApiError
 
 __all__ = ["Guard"]
 
@@ -38,11 +37,7 @@ class Guard:
         self.trusted_proxies = trusted_proxies
 
     def _context(self, request: Request) -> audit.RequestContext:
-        return audit.RequestContext(
-            ip=client_ip(request, self.trusted_proxies),
-            user_agent=(request.headers.get("user-agent") or "")[:256] or None,
-            request_id=request.scope.get("state", {}).get("request_id"),
-        )
+        return request_context(request, self.trusted_proxies)
 
     async def _principal(self, request: Request) -> Principal | None:
         try:
@@ -57,12 +52,12 @@ class Guard:
         principal = await self._principal(request)
         if principal is None:
             raise ApiError(401, "unauthorized", "A valid admin API key is required (Authorization: Bearer sk_…).",
-                           _CHALLENGE)
+                           headers=_CHALLENGE)
         retry_after = self.limiter.acquire(principal.credential_id)
         if retry_after is not None:
             wait = max(1, math.ceil(retry_after))
             raise ApiError(429, "rate_limited", f"Rate limit exceeded for this key; retry in {wait} s.",
-                           {"Retry-After": str(wait)})
+                           headers={"Retry-After": str(wait)})
         if principal.kind != "admin":
             raise ApiError(403, "forbidden", "This operation needs an admin account; auditors read the audit log.")
         return Caller.of(principal, self._context(request))

@@ -171,9 +171,11 @@ async def test_access(client: httpx.AsyncClient) -> None:
 
 async def test_retention_is_set_by_admins_and_audited(client: httpx.AsyncClient, db: ReferenceHost) -> None:
     admin = {"x-caller": "acme/admin"}
-    for bad in ({"days": 10}, {"days": "ninety"}, {"weeks": 3}, [90]):
+    for bad, code in (({"days": 10}, "invalid_retention"), ({"days": "ninety"}, "invalid_retention"),
+                      ({"weeks": 3}, "unknown_field"), ({"days": 365, "weeks": 3}, "unknown_field"),
+                      ([90], "invalid_request"), ({}, "invalid_request")):
         response = await client.put("/retention", json=bad, headers=admin)
-        assert response.status_code == 400 and response.json()["error"] in {"invalid_retention", "invalid_request"}
+        assert (response.status_code, response.json()["error"]) == (400, code), bad
     response = await client.put("/retention", content=b"{not json", headers=admin)
     assert response.status_code == 400 and response.json()["error"] == "invalid_json"
     response = await client.put("/retention", json={"days": 365}, headers=admin)
@@ -217,6 +219,40 @@ async def test_an_empty_range_exports_an_empty_file(client: httpx.AsyncClient) -
     rows = list(csv.reader(io.StringIO((await client.get("/export", params={**params, "format": "csv"})).text)))
     assert len(rows) == 1 and rows[0][0] == "sequence"
     assert (await client.get("/export", params={"format": "xml"})).status_code == 400
+
+
+async def test_an_export_with_parameters_it_does_not_know_exports_nothing(client: httpx.AsyncClient, db: ReferenceHost) -> None:
+    # A WorkOS-style request: before, these were ignored and the whole log was exported.
+    for params in ({"range_start": "2026-01-01T00:00:00Z"}, {"actions[]": "user.provisioned"},
+                   {"format": "csv", "since": "2026-01-01", "actors": "okta-prod"}):
+        response = await client.get("/export", params=params)
+        assert response.status_code == 400, response.text
+        body = response.json()
+        assert body["error"] == "unknown_parameter"
+        assert next(iter(params.keys() - {"format", "since"})) in body["message"]
+        assert body["details"]["unknown"] == sorted(params.keys() - {"format", "since"})
+        assert {"since", "action", "format"} <= set(body["details"]["accepted"])
+    await Relay(db, holder="test").drain()
+    assert (await client.get("/events", params={"action": "audit_log.exported"})).json()["data"] == []
+
+
+@pytest.mark.parametrize(("path", "params"), [("/events", {"sort": "asc"}), ("/events", {"page": "2", "limit": "5"}),
+                                              ("/events/evt_x", {"expand": "1"}), ("/retention", {"days": "30"})])
+async def test_unknown_query_parameters_are_400_everywhere(client: httpx.AsyncClient, path: str, params: dict[str, str]) -> None:
+    response = await client.get(path, params=params)
+    assert (response.status_code, response.json()["error"]) == (400, "unknown_parameter")
+    # A caller without a credential learns nothing about what is accepted.
+    anonymous = await client.get(path, params=params, headers={"x-caller": ""})
+    assert (anonymous.status_code, anonymous.json()["error"]) == (401, "unauthorized")
+
+
+async def test_bodies_must_be_small_json(client: httpx.AsyncClient) -> None:
+    admin = {"x-caller": "acme/admin"}
+    form = await client.put("/retention", content=b"days=365", headers={**admin, "content-type": "application/x-www-form-urlencoded"})
+    assert (form.status_code, form.json()["error"]) == (415, "unsupported_media_type")
+    huge = await client.put("/retention", json={"days": 365, "pad": "x" * 100_000}, headers=admin)
+    assert (huge.status_code, huge.json()["error"]) == (413, "too_large")
+    assert (await client.get("/retention")).json()["days"] == 90
 
 
 async def test_csv_cells_cannot_smuggle_formulas(db: ReferenceHost) -> None:

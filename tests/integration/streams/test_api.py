@@ -18,7 +18,8 @@ import audit
 from audit.access import Caller
 from audit.metrics import exposition, refresh
 from audit.backends import unsealed
-from audit.streams import SecretBox, SecretBoxError, create_streams_app, streams_openapi_paths, streams_routes
+from audit.http import ApiInfo, api_app, openapi_document
+from audit.streams import SecretBox, SecretBoxError, create_streams_app, streams_section
 from audit.streams.tables import StreamRow
 from audit.tables import AuditEventRow, OutboxRow
 from scim_server.storage.engine import Database
@@ -109,7 +110,7 @@ async def test_create_returns_201_without_secrets_and_stores_them_encrypted(api:
         ({"type": "webhook", "name": "Not A Slug", "config": {}}, "invalid_request", "name"),
         ({**_webhook(), "format": "xml"}, "invalid_request", "format"),
         ({**_webhook(), "filter": {"actions": ["user.exploded"]}}, "invalid_request", "user.exploded"),
-        ({**_webhook(), "colour": "red"}, "invalid_request", "colour"),
+        ({**_webhook(), "colour": "red"}, "unknown_field", "colour"),
         ({"type": "splunk_hec", "name": "siem", "config": {"url": "https://x.example", "token": "t", "ack": "yes"}}, "invalid_config", "ack"),
         ({"type": "s3", "name": "siem", "config": {"bucket": "B!", "access_key_id": "a", "secret_access_key": "b"}}, "invalid_config", "bucket"),
         ({"type": "datadog", "name": "siem", "config": {"site": "https://evil.example", "api_key": "k"}}, "invalid_config", "site"),
@@ -242,8 +243,9 @@ async def test_metrics_report_deliveries_and_lag(api: httpx.AsyncClient, db: Dat
     assert "scimtrail_audit_outbox_depth 0.0" in text
 
 
-async def test_routes_in_the_host_table_answer_the_bare_collection_path(db: Database) -> None:
-    host = Starlette(routes=streams_routes(db, secret_key=SECRET_KEY, authorize=_authorize))
+async def test_a_section_in_the_host_api_answers_the_bare_collection_path(db: Database) -> None:
+    section = streams_section(db, secret_key=SECRET_KEY, authorize=_authorize, prefix="/streams")
+    host = Starlette(routes=[Mount("/api/v1", app=api_app([section], ApiInfo("host", "A host's API.")))])
     transport = httpx.ASGITransport(app=host)
     async with httpx.AsyncClient(transport=transport, base_url="http://test", headers={"x-test-role": "admin"}) as client:
         created = await client.post("/api/v1/streams", json=_webhook())
@@ -252,12 +254,13 @@ async def test_routes_in_the_host_table_answer_the_bare_collection_path(db: Data
         assert (await client.get(f"/api/v1/streams/{created.json()['id']}")).status_code == 200
 
 
-def test_endpoints_describe_themselves_for_the_openapi_document() -> None:
-    paths = streams_openapi_paths("/streams")
+def test_endpoints_describe_themselves_for_the_openapi_document(db: Database) -> None:
+    section = streams_section(db, secret_key=SECRET_KEY, authorize=_authorize, prefix="/streams")
+    paths = openapi_document([section], ApiInfo("host", "A host's API."))["paths"]
     assert set(paths["/streams"]) == {"get", "post"}
     assert set(paths["/streams/{stream_id}"]) == {"get", "patch", "delete"}
     create = paths["/streams"]["post"]
-    assert {"201", "400", "401", "403", "409"} <= set(create["responses"]) and create["tags"] == ["log streams"]
+    assert {"201", "400", "401", "403", "409", "413", "415"} <= set(create["responses"]) and create["tags"] == ["log streams"]
     assert paths["/streams/{stream_id}/replay"]["post"]["parameters"][0]["name"] == "stream_id"
     assert {"/streams/{stream_id}/test", "/streams/{stream_id}/dead-letters", "/streams/{stream_id}/pause"} <= set(paths)
 
