@@ -8,20 +8,24 @@ once per engine (:func:`backend_for`); :mod:`audit.testing.contract` checks a ho
 """
 
 from ._unique import translate_unique
-from .events import CATALOGUE, Actor, EventDraft, RequestContext, Target, category_of
-from .ids import new_ulid
 from .access import Authorize, Caller, Role
+from .backends import Backend, backend_for
+from .chain import ChainHead
+from .events import CATALOGUE, Actor, EventDraft, RequestContext, Target, category_of
+from .host import AuditHost, HostTransaction, Transactions, attach, detach
+from .ids import new_ulid
+from .log_reads import SealedEvent, chain_heads, read_sealed
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import EVENTS_SEALED, OUTBOX_FAILURES
 from .metrics import exposition as metrics_exposition
-from .metrics import relay_exposition as relay_metrics_exposition
 from .metrics import refresh as refresh_metrics
-from .backends import Backend, backend_for
-from .host import AuditHost, HostTransaction, Transactions, attach, detach
+from .metrics import relay_exposition as relay_metrics_exposition
 from .outbox import after_commit, record, record_many, write_pending
 from .query import FORMATS as EXPORT_FORMATS
 from .query import EventFilter, QueryError, audit_section, count_events, create_audit_app, export_events
 from .relay import LeaseLost, Relay, RelayContext, Stage, prune_outbox_forever
+from .relay.delivery import DeliverySettings, DeliveryStage
+from .relay.sinks import DestinationPolicy
 from .retention import (
     DEFAULT_RETENTION_DAYS,
     MAX_RETENTION_DAYS,
@@ -33,11 +37,9 @@ from .retention import (
     purge_expired,
     set_retention,
 )
+from .schema import LOCK_LOG, LOG_SCHEMA, log_database
 from .signals import Signal
 from .signing import checkpoint_public_key
-from .chain import ChainHead
-from .log_reads import SealedEvent, chain_heads, read_sealed
-from .schema import LOCK_LOG, LOG_SCHEMA, log_database
 from .streams import (  # also registers the log-stream tables
     SecretBox,
     StreamError,
@@ -46,8 +48,6 @@ from .streams import (  # also registers the log-stream tables
     streams_section,
 )
 from .streams.service import render as render_stream
-from .relay.delivery import DeliverySettings, DeliveryStage
-from .relay.sinks import DestinationPolicy
 from .verification import VerifyReport, verify
 
 __all__ = [

@@ -5,7 +5,7 @@ Functions here take an open connection and run inside the caller's transaction.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Unpack
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Row, select
@@ -59,7 +59,7 @@ class SealedEvent(NamedTuple):
         return event
 
     @classmethod
-    def from_row(cls, row: Row[Unpack[tuple[Any, ...]]]) -> SealedEvent:
+    def from_row(cls, row: Row[*tuple[Any, ...]]) -> SealedEvent:
         """From a row selected with :data:`EVENT_COLUMNS` (positional: exports build millions)."""
         return cls._make(row)
 

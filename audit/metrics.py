@@ -68,14 +68,21 @@ STREAM_LAG_EVENTS = Gauge(
     "scimtrail_stream_lag_events", "Sealed events a stream has yet to deliver.", ["stream"], registry=REGISTRY
 )
 STREAM_LAG_SECONDS = Gauge(
-    "scimtrail_stream_lag_seconds", "Age of the oldest event a stream has yet to deliver.", ["stream"], registry=REGISTRY
+    "scimtrail_stream_lag_seconds",
+    "Age of the oldest event a stream has yet to deliver.",
+    ["stream"],
+    registry=REGISTRY,
 )
 OUTBOX_DEPTH = Gauge("scimtrail_audit_outbox_depth", "Recorded events waiting to be sealed.", registry=REGISTRY)
 
 OUTBOX_FAILURES = Counter(
-    "scimtrail_audit_record_failures", "Audit events that could not be recorded (the change committed).", registry=REGISTRY
+    "scimtrail_audit_record_failures",
+    "Audit events that could not be recorded (the change committed).",
+    registry=REGISTRY,
 )
-EVENTS_SEALED = Counter("scimtrail_audit_events_sealed", "Events sealed into the hash-chained log.", registry=RELAY_REGISTRY)
+EVENTS_SEALED = Counter(
+    "scimtrail_audit_events_sealed", "Events sealed into the hash-chained log.", registry=RELAY_REGISTRY
+)
 SEAL_LAG_SECONDS = Histogram(
     "scimtrail_audit_seal_lag_seconds",
     "From an event's occurrence to its sealing into the log.",

@@ -41,11 +41,10 @@ async def record_many(conn: AsyncConnection, drafts: Sequence[EventDraft]) -> No
     if not drafts:
         return
     transaction = transaction_of(conn)
-    if transaction is not None:
-        if (pending := transaction.pending) is not None:
-            pending.append(tuple(drafts))
-            _wake_after(transaction.after_commit)
-            return
+    if transaction is not None and (pending := transaction.pending) is not None:
+        pending.append(tuple(drafts))
+        _wake_after(transaction.after_commit)
+        return
     try:
         rows = [_row(d) for d in drafts]
     except Exception:

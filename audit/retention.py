@@ -15,12 +15,12 @@ import structlog
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .backends import backend_for
 from .errors import RetentionError
 from .events import Actor, EventDraft, RequestContext, format_timestamp
-from .outbox import record
-from .backends import backend_for
-from .tables import CHAINS, EVENTS, PURGE_GUARD, RETENTION
 from .host import Transactions
+from .outbox import record
+from .tables import CHAINS, EVENTS, PURGE_GUARD, RETENTION
 
 __all__ = [
     "DEFAULT_RETENTION_DAYS",
@@ -159,11 +159,11 @@ async def _purge_one(conn: AsyncConnection, organization: str, now: datetime) ->
     if anchor_hash is None:
         _log.error("retention purge skipped: chain has a hole", organization=organization, sequence=through)
         return None
-    await conn.execute(update(_guard).where(_guard.c.id == 1).values(organization=organization, through_sequence=through))
+    await conn.execute(
+        update(_guard).where(_guard.c.id == 1).values(organization=organization, through_sequence=through)
+    )
     purged = await conn.execute(
-        delete(_events).where(
-            and_(_events.c.organization == organization, _events.c.sequence <= through)
-        )
+        delete(_events).where(and_(_events.c.organization == organization, _events.c.sequence <= through))
     )
     await conn.execute(update(_guard).where(_guard.c.id == 1).values(organization=None, through_sequence=None))
     await backend_for(conn).rewind_index_after_purge(conn)

@@ -13,8 +13,7 @@ _NOT_A_WORD = re.compile(r"[^\w]+")
 #: upper-case letters lower-case ones; a C table lookup per byte, four times faster than the
 #: regex, and sealing runs it for every event.
 _ASCII_WORDS = bytes(
-    32 if c >= 128 or not (chr(c).isalnum() or chr(c) == "_") else c + 32 if chr(c).isupper() else c
-    for c in range(256)
+    32 if c >= 128 or not (chr(c).isalnum() or chr(c) == "_") else c + 32 if chr(c).isupper() else c for c in range(256)
 )
 
 

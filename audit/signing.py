@@ -22,8 +22,8 @@ from sqlalchemy import insert, select
 
 from ._unique import translate_unique
 from .events import format_timestamp
-from .tables import SIGNING_KEYS
 from .host import Transactions
+from .tables import SIGNING_KEYS
 
 __all__ = [
     "CheckpointKey",

@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
-from .chain import GENESIS_HASH, link_hash
-from .signing import load_public_keys, verify_signature
 from .backends import unsealed
+from .chain import GENESIS_HASH, link_hash
 from .checkpoints import checkpoint_payload
-from .tables import CHAINS, CHECKPOINTS, EVENTS, OUTBOX
 from .host import Transactions
+from .signing import load_public_keys, verify_signature
+from .tables import CHAINS, CHECKPOINTS, EVENTS, OUTBOX
 
 __all__ = ["VerifyReport", "verify"]
 
@@ -157,7 +157,11 @@ async def verify(transactions: Transactions, organization: str, *, secret_key: s
         beyond = [seq for seq in expected_heads if seq > last_sequence]
         if beyond:
             findings.append(_Finding(last_sequence + 1, "a signed checkpoint names events that are missing"))
-        if anchor_sequence and anchor_sequence not in purges and not await _purge_pending(transactions, organization, anchor_sequence):
+        if (
+            anchor_sequence
+            and anchor_sequence not in purges
+            and not await _purge_pending(transactions, organization, anchor_sequence)
+        ):
             # Removing the oldest events and re-anchoring leaves a consistent chain; only the
             # purge's own event, chained after the anchor, vouches that retention removed them.
             findings.append(_Finding(anchor_sequence + 1, "the chain starts after events no recorded purge removed"))
@@ -171,7 +175,9 @@ async def verify(transactions: Transactions, organization: str, *, secret_key: s
 async def _purge_pending(transactions: Transactions, organization: str, through: int) -> bool:
     """Whether the purge that set this anchor has its event still waiting in the outbox."""
     async with transactions.read() as conn:
-        payloads = await conn.execute(select(_outbox.c.payload).where(_outbox.c.organization == organization, unsealed(conn)))
+        payloads = await conn.execute(
+            select(_outbox.c.payload).where(_outbox.c.organization == organization, unsealed(conn))
+        )
         for (payload,) in payloads:
             event = payload if isinstance(payload, dict) else orjson.loads(payload)
             if event["action"] == "audit_log.purged" and event["metadata"].get("through_sequence") == through:

@@ -212,7 +212,9 @@ def wrk(
     )
 
 
-def post_users(server: Server, token: str, *, seconds: int, connections: int = 16, path: str = "/scim/v2/Users") -> WrkResult:
+def post_users(
+    server: Server, token: str, *, seconds: int, connections: int = 16, path: str = "/scim/v2/Users"
+) -> WrkResult:
     """One bounded wrk run of ``lua/post_users.lua`` (a new user per request) against ``server``.
 
     Every benchmark that creates users goes through here; a run with any non-2xx answer or socket

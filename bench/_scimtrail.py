@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 from _harness import SCIMTRAIL, Server, free_port, say, table, workdir
 from _seed import group_id, org_id_of, seed_group, seed_users, user_id
+
 from scim_server.services.organizations import create_organization
 from scim_server.storage.engine import Database, create_engine
 from scim_server.storage.migrations import upgrade
@@ -136,11 +136,16 @@ class Latency:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
     def line(self) -> str:
-        return f"p50 {self.p50:.2f} ms  p90 {self.pct(0.9):.2f} ms  p99 {self.pct(0.99):.2f} ms  (n={len(self.samples)})"
+        return (
+            f"p50 {self.p50:.2f} ms  p90 {self.pct(0.9):.2f} ms  p99 {self.pct(0.99):.2f} ms  (n={len(self.samples)})"
+        )
 
 
 def sample(
-    client: Client, requests: Iterator[tuple[str, str, Any]] | Sequence[tuple[str, str, Any]], *, expect: Sequence[int] = (200,)
+    client: Client,
+    requests: Iterator[tuple[str, str, Any]] | Sequence[tuple[str, str, Any]],
+    *,
+    expect: Sequence[int] = (200,),
 ) -> Latency:
     out = []
     for method, path, body in requests:

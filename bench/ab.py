@@ -37,7 +37,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--env", action="append", default=[], help="K=V for every server")
     parser.add_argument(
-        "--env-for", action="append", default=[], metavar="NAME:K=V",
+        "--env-for",
+        action="append",
+        default=[],
+        metavar="NAME:K=V",
         help="K=V for one tree's server only: the same tree twice, configured two ways",
     )
     args = parse_args(parser, seconds=1, rounds=1)
@@ -60,7 +63,13 @@ def main() -> None:
             name,
             [PYTHON, str(path / "bench" / "tools" / "serve_plain.py"), "--host", "127.0.0.1", "--port", str(port)],
             port,
-            env={"SCIMTRAIL_DATABASE_URL": data[name].url, "SCIMTRAIL_LOG_LEVEL": "warning", "PYTHONPATH": str(path), **env, **own[name]},
+            env={
+                "SCIMTRAIL_DATABASE_URL": data[name].url,
+                "SCIMTRAIL_LOG_LEVEL": "warning",
+                "PYTHONPATH": str(path),
+                **env,
+                **own[name],
+            },
             log=data[name].directory / "server.log",
         )
     runs: dict[str, list[WrkResult]] = {name: [] for name in servers}

@@ -29,22 +29,28 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sqlalchemy import func, insert, select  # noqa: E402
+from _harness import parse_args, workdir
+from sqlalchemy import func, insert, select
 
-from _harness import parse_args, workdir  # noqa: E402
-from audit import Actor, EventDraft, RequestContext, Target, count_events  # noqa: E402
-from audit.query import EventFilter, export_events, search_page  # noqa: E402
-from audit.redaction import to_canonical  # noqa: E402
-from audit.backends import backend_for, prune_outbox, seal_pending  # noqa: E402
-from audit.tables import AuditEventRow, OutboxRow  # noqa: E402
-from scim_server.storage.engine import Database, create_engine  # noqa: E402
-from scim_server.storage.migrations import upgrade  # noqa: E402
+from audit import Actor, EventDraft, RequestContext, Target, count_events
+from audit.backends import backend_for, prune_outbox, seal_pending
+from audit.query import EventFilter, export_events, search_page
+from audit.redaction import to_canonical
+from audit.tables import AuditEventRow, OutboxRow
+from scim_server.storage.engine import Database, create_engine
+from scim_server.storage.migrations import upgrade
 
 ORG = "acme"
 _ACTORS = [Actor("scim_token", "okta-prod"), Actor("oauth_client", "entra"), Actor("admin", "ops@acme.example")]
 _ACTIONS = [
-    ("user.provisioned", 3), ("user.updated", 10), ("user.deprovisioned", 2), ("group.member_added", 6),
-    ("group.member_removed", 3), ("group.updated", 1), ("oauth_token.issued", 2), ("log_stream.updated", 1),
+    ("user.provisioned", 3),
+    ("user.updated", 10),
+    ("user.deprovisioned", 2),
+    ("group.member_added", 6),
+    ("group.member_removed", 3),
+    ("group.updated", 1),
+    ("oauth_token.issued", 2),
+    ("log_stream.updated", 1),
 ]
 _GROUPS = ["Engineering", "Sales", "Finance", "Support", "Marketing", "Legal", "Security", "Design"]
 
@@ -53,11 +59,21 @@ def _draft(i: int, total: int, now: datetime, span_days: int, rng: random.Random
     action = rng.choices([a for a, _ in _ACTIONS], weights=[w for _, w in _ACTIONS])[0]
     actor = _ACTORS[0] if rng.random() < 0.6 else rng.choice(_ACTORS)
     user = f"user{rng.randrange(50_000)}@acme.example"
-    targets = (Target("group", rng.choice(_GROUPS)), Target("user", user)) if action.startswith("group.") else (Target("user", user),)
-    metadata = {"changed": rng.sample(["name.givenName", "name.familyName", "title", "active", "emails"], 2)} if action.endswith("updated") else {}
+    targets = (
+        (Target("group", rng.choice(_GROUPS)), Target("user", user))
+        if action.startswith("group.")
+        else (Target("user", user),)
+    )
+    metadata = (
+        {"changed": rng.sample(["name.givenName", "name.familyName", "title", "active", "emails"], 2)}
+        if action.endswith("updated")
+        else {}
+    )
     # Oldest first, so sequence and time rise together as they would in production.
     occurred = now - timedelta(days=span_days) + timedelta(seconds=i * span_days * 86400 / total)
-    return EventDraft(ORG, action, actor, targets, RequestContext("203.0.113.7", "Okta SCIM Client", f"req_{i}"), metadata, occurred)
+    return EventDraft(
+        ORG, action, actor, targets, RequestContext("203.0.113.7", "Okta SCIM Client", f"req_{i}"), metadata, occurred
+    )
 
 
 async def _build(db: Database, events: int) -> None:
@@ -106,8 +122,7 @@ async def _queries(db: Database) -> None:
 
         return run
 
-    await _p50("page: category + 30d + actor", 50,
-               page(category=["scim_provisioning"], range=["30d"], actor=["entra"]))
+    await _p50("page: category + 30d + actor", 50, page(category=["scim_provisioning"], range=["30d"], actor=["entra"]))
     await _p50("page: action + 7d", 50, page(action=["user.deprovisioned"], range=["7d"]))
     await _p50("page: target (one user)", 50, page(target=["user4242@acme.example"]))
     await _p50("page: target (a group: ~45k events)", 50, page(target=["Engineering"]))
@@ -133,8 +148,10 @@ def _export(url: str, path: str) -> None:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         # CPU time (all threads) next to wall time: on a shared machine the wall figure is
         # whatever the other processes leave; events per CPU-second is what the code costs.
-        print(f"csv export: {total} events, {size / 1e6:.0f} MB in {elapsed:.1f} s = {total / elapsed:,.0f} events/s "
-              f"({total / cpu:,.0f} per CPU-second, {cpu:.1f} s CPU); peak RSS {rss:.0f} MB; load {os.getloadavg()[0]:.1f}")
+        print(
+            f"csv export: {total} events, {size / 1e6:.0f} MB in {elapsed:.1f} s = {total / elapsed:,.0f} events/s "
+            f"({total / cpu:,.0f} per CPU-second, {cpu:.1f} s CPU); peak RSS {rss:.0f} MB; load {os.getloadavg()[0]:.1f}"
+        )
         await db.dispose()
 
     asyncio.run(run())

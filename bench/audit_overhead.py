@@ -23,8 +23,8 @@ import argparse
 import os
 import signal
 import sqlite3
-import subprocess
 import statistics
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime
@@ -152,7 +152,9 @@ def measure(seconds: int, rounds: int, connections: int, relay: str) -> list[Fig
         plain_data.remove()
 
     on, off = _median(runs["audit on"]), _median(runs["audit off"])
-    of_medians = statistics.median(x.rps for x in runs["audit on"]) / statistics.median(x.rps for x in runs["audit off"])
+    of_medians = statistics.median(x.rps for x in runs["audit on"]) / statistics.median(
+        x.rps for x in runs["audit off"]
+    )
     # Each round's two runs are minutes apart at most and share the machine's drift (other
     # tenants come and go); the median of the rounds' own ratios is the steadier figure.
     ratio = statistics.median(a.rps / b.rps for a, b in zip(runs["audit on"], runs["audit off"], strict=True))

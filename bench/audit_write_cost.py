@@ -33,9 +33,10 @@ from pathlib import Path
 
 from _harness import machine_note, parse_args, say, table
 from _scimtrail import build_dataset
+
 from audit import LOCK_LOG, LOG_SCHEMA, search_index
-from audit.events import Actor, EventDraft, RequestContext, Target
 from audit.backends.sqlite import insert_rows as _insert_sqlite
+from audit.events import Actor, EventDraft, RequestContext, Target
 from audit.outbox import _row
 from audit.sealing.watermark import seal_sqlite as _seal_sqlite
 from scim_server.storage.engine import WRITER_CACHE_KIB, log_database
@@ -144,10 +145,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--group", type=int, default=6, help="requests per group commit")
-    parser.add_argument("--seal-every", type=int, default=85, help="events per sealing batch (85: 50 ms at ~1,700 events/s; the relay seals at most every 80 ms)")
+    parser.add_argument(
+        "--seal-every",
+        type=int,
+        default=85,
+        help="events per sealing batch (85: 50 ms at ~1,700 events/s; the relay seals at most every 80 ms)",
+    )
     parser.add_argument("--drop", action="append", default=[], metavar="INDEX", help="drop this index first")
-    parser.add_argument("--index-batch", type=int, default=search_index.INDEX_BATCH, help="events per indexing transaction")
-    parser.add_argument("--sql", action="append", default=[], metavar="STATEMENT", help="run this on the copy first (after --drop)")
+    parser.add_argument(
+        "--index-batch", type=int, default=search_index.INDEX_BATCH, help="events per indexing transaction"
+    )
+    parser.add_argument(
+        "--sql", action="append", default=[], metavar="STATEMENT", help="run this on the copy first (after --drop)"
+    )
     args = parse_args(parser, events=2_000, rounds=1)
     say(machine_note())
     dataset = build_dataset(0)
@@ -163,12 +173,18 @@ def main() -> None:
     finally:
         dataset.remove()
     say()
-    say(f"{args.events:,} events per pass, group commit of {args.group}, sealing every {args.seal_every}; dropped: {args.drop or 'none'}; sql: {args.sql or 'none'}")
+    say(
+        f"{args.events:,} events per pass, group commit of {args.group}, sealing every {args.seal_every}; dropped: {args.drop or 'none'}; sql: {args.sql or 'none'}"
+    )
     say(
         table(
             ["mode", "CPU µs/event (median)", "bytes written/event (median)"],
             [
-                [m, f"{statistics.median(c for c, _ in results[m]):.1f}", f"{statistics.median(b for _, b in results[m]):.0f}"]
+                [
+                    m,
+                    f"{statistics.median(c for c, _ in results[m]):.1f}",
+                    f"{statistics.median(b for _, b in results[m]):.0f}",
+                ]
                 for m in modes
             ],
         )

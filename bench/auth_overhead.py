@@ -28,26 +28,31 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from starlette.applications import Starlette  # noqa: E402
-from starlette.requests import Request  # noqa: E402
+from starlette.applications import Starlette
+from starlette.requests import Request
 
-from bench._harness import Reply, Timing, asgi_call, machine_note, parse_args, say, table, time_calls, workdir  # noqa: E402
-from scim_server.api.admin import Guard  # noqa: E402
-from scim_server.api.oauth import oauth_routes  # noqa: E402
-from scim_server.api.scim_auth import ScimAuthMiddleware  # noqa: E402
-from scim_server.auth import Authenticator, RateLimiter  # noqa: E402
-from scim_server.services.credentials import Credentials  # noqa: E402
-from scim_server.services.organizations import create_organization  # noqa: E402
-from scim_server.storage.engine import Database, create_engine  # noqa: E402
-from scim_server.storage.migrations import upgrade  # noqa: E402
+from bench._harness import Reply, Timing, asgi_call, machine_note, parse_args, say, table, time_calls, workdir
+from scim_server.api.admin import Guard
+from scim_server.api.oauth import oauth_routes
+from scim_server.api.scim_auth import ScimAuthMiddleware
+from scim_server.auth import Authenticator, RateLimiter
+from scim_server.services.credentials import Credentials
+from scim_server.services.organizations import create_organization
+from scim_server.storage.engine import Database, create_engine
+from scim_server.storage.migrations import upgrade
 
 TARGET_US = 300.0
 _OK = b'{"ok":true}'
 
 
 async def _endpoint(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"11")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"11")],
+        }
+    )
     await send({"type": "http.response.body", "body": _OK})
 
 
@@ -68,8 +73,11 @@ async def _credentials(db: Database) -> dict[str, str]:
     # The real token endpoint issues the access token (over https, as OAuth 2.0 requires).
     token_app = Starlette(routes=oauth_routes(svc, Authenticator(db), 3600))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=token_app), base_url="https://bench.local") as http:
-        answer = await http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                                 auth=(client.client_id, client.client_secret or ""))
+        answer = await http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client.client_id, client.client_secret or ""),
+        )
     assert answer.status_code == 200, answer.text
     assert account.key is not None and account.key.key is not None
     return {"scim": scim_token, "oauth": answer.json()["access_token"], "admin": account.key.key}
@@ -124,8 +132,15 @@ async def main() -> int:
             rows.append([name, cached[name].cell(), "—", "—", "—"])
             continue
         warm, cold = cached[name], uncached[name]
-        rows.append([name, warm.cell(), f"{warm.median_us - base:.0f} µs", f"{warm.p90_us - base:.0f} µs",
-                     f"{cold.median_us - base:.0f} µs"])
+        rows.append(
+            [
+                name,
+                warm.cell(),
+                f"{warm.median_us - base:.0f} µs",
+                f"{warm.p90_us - base:.0f} µs",
+                f"{cold.median_us - base:.0f} µs",
+            ]
+        )
     say(f"auth overhead — {db.dialect}, {args.requests} sequential in-process requests per row; {machine_note()}")
     say(table(["path", "p50", "added p50", "added p90", "added p50, no cache (DB lookup)"], rows))
     added = cached["SCIM bearer token"].median_us - base

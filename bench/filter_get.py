@@ -28,7 +28,10 @@ def measure(dataset: Dataset, port: int, requests: int, seconds: int, server: ob
         sample(client, [("GET", path + quote(f'userName eq "{user_name(i)}"'), None) for i in range(50)])  # warm
         lat = sample(
             client,
-            [("GET", path + quote(f'userName eq "{user_name(rng.randrange(dataset.users))}"'), None) for _ in range(requests)],
+            [
+                ("GET", path + quote(f'userName eq "{user_name(rng.randrange(dataset.users))}"'), None)
+                for _ in range(requests)
+            ],
         )
     finally:
         client.close()

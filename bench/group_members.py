@@ -52,7 +52,9 @@ def measure(
             return [next(joiners) for _ in range(n)]
 
         rounds = take(5)
-        interleaved(client, {"small": patch(small), "big": patch(big, "?excludedAttributes=members")}, 5, expect=PATCH_OK)
+        interleaved(
+            client, {"small": patch(small), "big": patch(big, "?excludedAttributes=members")}, 5, expect=PATCH_OK
+        )
 
         rounds = take(requests)
         lean = interleaved(
@@ -65,7 +67,9 @@ def measure(
         if server is not None:
             say(f"   server peak RSS before the plain PATCHes: {server.rss_kib()[1] // 1024} MB")
         rounds = take(requests)
-        plain = interleaved(client, {"small": patch(small), "big": patch(big)}, requests, expect=PATCH_OK, budget_s=budget_s)
+        plain = interleaved(
+            client, {"small": patch(small), "big": patch(big)}, requests, expect=PATCH_OK, budget_s=budget_s
+        )
 
         if server is not None:
             say(f"   server peak RSS after the plain PATCHes: {server.rss_kib()[1] // 1024} MB")

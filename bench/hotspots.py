@@ -60,7 +60,10 @@ def main() -> None:
         "--gil", action="store_true", help="sample only the thread holding the GIL: where Python's CPU goes"
     )
     parser.add_argument(
-        "--env", action="append", default=[], metavar="NAME=VALUE",
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="a server setting, e.g. SCIMTRAIL_AUDIT_ENABLED=false (repeatable)",
     )
     parser.add_argument("--keep", type=Path, default=None, help="directory for the raw py-spy output")
@@ -77,8 +80,22 @@ def main() -> None:
         settings = dict(item.split("=", 1) for item in args.env)
         with serving(dataset, **settings) as server:
             spy = subprocess.Popen(
-                [PY_SPY, "record", "--pid", str(server.pid), "--duration", str(args.seconds), "--rate", "250",
-                 "--format", "raw", "--output", str(raw), "--nonblocking", *(["--gil"] if args.gil else [])],
+                [
+                    PY_SPY,
+                    "record",
+                    "--pid",
+                    str(server.pid),
+                    "--duration",
+                    str(args.seconds),
+                    "--rate",
+                    "250",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(raw),
+                    "--nonblocking",
+                    *(["--gil"] if args.gil else []),
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

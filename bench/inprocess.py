@@ -25,10 +25,10 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-
 from _harness import Reply, _human, asgi_call, machine_note, parse_args, say, table
 from _scimtrail import Dataset, build_dataset
 from _seed import user_id, user_name
+
 from scim_server.app import configure, create_app
 from scim_server.settings import Settings
 
@@ -55,7 +55,10 @@ def _new_user(i: int) -> bytes:
     name = f"inproc-{i}@new.example"
     return orjson.dumps(
         {
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+            "schemas": [
+                "urn:ietf:params:scim:schemas:core:2.0:User",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+            ],
             "userName": name,
             "externalId": f"inproc-{i}",
             "name": {"givenName": "New", "familyName": f"User{i}", "formatted": f"New User{i}"},
@@ -78,7 +81,10 @@ def operations(app: Any, dataset: Dataset) -> dict[str, Callable[[int], Awaitabl
 
     def add(uid: str) -> bytes:
         return orjson.dumps(
-            {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}]}]}
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": uid}]}],
+            }
         )
 
     counter = iter(range(10**9))

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from _harness import Server, machine_note, parse_args, say, wrk
-from _scimtrail import Client, Dataset, Figure, build_dataset, report, sample, serving
-
 import filter_get
 import group_members
 import paging
+from _harness import Server, machine_note, parse_args, say, wrk
+from _scimtrail import Client, Dataset, Figure, build_dataset, report, sample, serving
 
 
 def exercise(dataset: Dataset, server: Server, seconds: int) -> list[Figure]:
@@ -43,7 +42,9 @@ def exercise(dataset: Dataset, server: Server, seconds: int) -> list[Figure]:
     after = server.rss_kib()[1]
     say(f"GET /Groups/{{big}} with all {dataset.users:,} members: {full.line()}; peak RSS after it {after // 1024} MB")
     return [
-        Figure(f"peak RSS serving with {dataset.users:,} users stored", f"{peak // 1024} MB", "< 200 MB", peak < 200 * 1024),
+        Figure(
+            f"peak RSS serving with {dataset.users:,} users stored", f"{peak // 1024} MB", "< 200 MB", peak < 200 * 1024
+        ),
         Figure(
             f"GET group with all {dataset.users:,} members (extra)",
             f"p50 {full.p50:.0f} ms, peak RSS after {after // 1024} MB",

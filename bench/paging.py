@@ -15,7 +15,6 @@ import argparse
 import time
 
 import orjson
-
 from _harness import machine_note, parse_args, say
 from _scimtrail import Client, Dataset, Figure, Latency, build_dataset, report, sample, serving
 
@@ -51,9 +50,16 @@ def measure(dataset: Dataset, port: int, requests: int, walk: int | None) -> lis
         client.close()
     say(f"GET /Users?startIndex={start}&count=100: {deep.line()}")
     say(f"GET /Users?startIndex=1&count=100:     {first.line()}")
-    say(f"cursor walk, count=100: {walked.line()}; {seen:,} users ({len(ids):,} distinct) in {len(samples)} pages, {elapsed:.1f}s")
+    say(
+        f"cursor walk, count=100: {walked.line()}; {seen:,} users ({len(ids):,} distinct) in {len(samples)} pages, {elapsed:.1f}s"
+    )
     return [
-        Figure(f"deep page startIndex={start} ({dataset.users:,} users), p50", f"{deep.p50:.2f} ms", "< 20 ms", deep.p50 < 20),
+        Figure(
+            f"deep page startIndex={start} ({dataset.users:,} users), p50",
+            f"{deep.p50:.2f} ms",
+            "< 20 ms",
+            deep.p50 < 20,
+        ),
         Figure("first page startIndex=1, p50", f"{first.p50:.2f} ms", "—", None),
         Figure("cursor page count=100, p50 over the whole walk", f"{walked.p50:.2f} ms", "< 20 ms", walked.p50 < 20),
         Figure("cursor page, p99 over the whole walk", f"{walked.pct(0.99):.2f} ms", "—", None),

@@ -24,7 +24,20 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from _harness import PYTHON, BENCH, ROOT, Server, WrkResult, free_port, machine_note, parse_args, post_users, say, table, wrk
+from _harness import (
+    BENCH,
+    PYTHON,
+    ROOT,
+    Server,
+    WrkResult,
+    free_port,
+    machine_note,
+    parse_args,
+    post_users,
+    say,
+    table,
+    wrk,
+)
 from _scimtrail import Figure, build_dataset, our_server, report
 
 PEER_TOKEN = "peer-bench-token"
@@ -82,7 +95,14 @@ def measure(seconds: int, rounds: int, connections: int) -> list[Figure]:
         table(
             ["server", "req/s", "p50", "p90", "p99", "server CPU/req"],
             [
-                [n, f"{x.rps:.0f}", f"{x.p50_ms:.1f} ms", f"{x.p90_ms:.1f} ms", f"{x.p99_ms:.1f} ms", f"{x.cpu_ms:.2f} ms"]
+                [
+                    n,
+                    f"{x.rps:.0f}",
+                    f"{x.p50_ms:.1f} ms",
+                    f"{x.p90_ms:.1f} ms",
+                    f"{x.p99_ms:.1f} ms",
+                    f"{x.cpu_ms:.2f} ms",
+                ]
                 for n, x in (
                     ("scimtrail (SQLite)", a),
                     ("scim2-server's own server (in-memory)", b),
@@ -93,10 +113,22 @@ def measure(seconds: int, rounds: int, connections: int) -> list[Figure]:
     )
     say(f"wrk ceiling on this machine (GET /healthz): {ceiling.rps:.0f} req/s; scimtrail peak RSS {rss} MB")
     return [
-        Figure("throughput vs scim2-server's own server", f"{ratio:.2f}× ({a.rps:.0f} vs {b.rps:.0f} req/s)", "≥ 3×", ratio >= 3),
-        Figure("(stricter) vs scim2-server under uvicorn", f"{strict:.2f}× ({a.rps:.0f} vs {c.rps:.0f} req/s)", "—", None),
+        Figure(
+            "throughput vs scim2-server's own server",
+            f"{ratio:.2f}× ({a.rps:.0f} vs {b.rps:.0f} req/s)",
+            "≥ 3×",
+            ratio >= 3,
+        ),
+        Figure(
+            "(stricter) vs scim2-server under uvicorn", f"{strict:.2f}× ({a.rps:.0f} vs {c.rps:.0f} req/s)", "—", None
+        ),
         Figure("p99 at 16 clients", f"{a.p99_ms:.1f} ms", "< 20 ms", a.p99_ms < 20),
-        Figure("load generator headroom", f"{ceiling.rps / a.rps:.1f}× ({ceiling.rps:.0f} req/s)", "≫ 1×", ceiling.rps > 3 * a.rps),
+        Figure(
+            "load generator headroom",
+            f"{ceiling.rps / a.rps:.1f}× ({ceiling.rps:.0f} req/s)",
+            "≫ 1×",
+            ceiling.rps > 3 * a.rps,
+        ),
     ]
 
 

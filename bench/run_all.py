@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 
-from _harness import machine_note, parse_args, say
-from _scimtrail import Figure, build_dataset, report, serving
-
 import filter_get
 import group_members
 import memory
 import paging
 import post_users
+from _harness import machine_note, parse_args, say
+from _scimtrail import Figure, build_dataset, report, serving
 
 
 def main() -> None:

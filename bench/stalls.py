@@ -24,16 +24,15 @@ import statistics
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
-
 from _harness import PYTHON, ROOT, SCIMTRAIL, Server, free_port, machine_note, parse_args, say, table
 from _scimtrail import Dataset, build_dataset
 from _seed import group_id, org_id_of, seed_group, seed_users, user_id, user_name
+
 from scim_server.storage.engine import Database, create_engine
 
 PROBE_ORG = "probe"
@@ -73,14 +72,38 @@ def cases(scale: float = 1.0) -> list[Case]:
     phones = [{"value": f"+1 555 {i:07d}", "type": "work"} for i in range(3000)]
     return [
         Case("POST /Users, 4,000 emails", "POST", "/scim/v2/Users", {"userName": "many-emails", "emails": emails}, "—"),
-        Case("POST /Users, 3,000 phoneNumbers", "POST", "/scim/v2/Users", {"userName": "many-phones", "phoneNumbers": phones}, "—"),
-        Case("POST /Users, 1,000 emails", "POST", "/scim/v2/Users", {"userName": "limit-emails", "emails": emails[:1000]}, "—"),
+        Case(
+            "POST /Users, 3,000 phoneNumbers",
+            "POST",
+            "/scim/v2/Users",
+            {"userName": "many-phones", "phoneNumbers": phones},
+            "—",
+        ),
+        Case(
+            "POST /Users, 1,000 emails",
+            "POST",
+            "/scim/v2/Users",
+            {"userName": "limit-emails", "emails": emails[:1000]},
+            "—",
+        ),
         Case(f"PATCH replace members, {n19k:,}", "PATCH", f"/scim/v2/Groups/{group_id('g19k')}", _replace(n19k), "—"),
-        Case(f"PUT group, same {n19k:,} (reference)", "PUT", f"/scim/v2/Groups/{group_id('g19k')}",
-             {"displayName": "g19k", "members": _members(n19k)}, "—"),
-        Case(f"PATCH replace members, {n50k:,}", "PATCH", f"/scim/v2/Groups/{group_id('g50k')}", _replace(n50k), "< 1 s"),
-        Case(f"PATCH replace members, {n50k:,} into an empty group", "PATCH", f"/scim/v2/Groups/{group_id('empty')}",
-             _replace(n50k), "—"),
+        Case(
+            f"PUT group, same {n19k:,} (reference)",
+            "PUT",
+            f"/scim/v2/Groups/{group_id('g19k')}",
+            {"displayName": "g19k", "members": _members(n19k)},
+            "—",
+        ),
+        Case(
+            f"PATCH replace members, {n50k:,}", "PATCH", f"/scim/v2/Groups/{group_id('g50k')}", _replace(n50k), "< 1 s"
+        ),
+        Case(
+            f"PATCH replace members, {n50k:,} into an empty group",
+            "PATCH",
+            f"/scim/v2/Groups/{group_id('empty')}",
+            _replace(n50k),
+            "—",
+        ),
     ]
 
 
@@ -183,7 +206,10 @@ def dataset(scale: float) -> tuple[Dataset, str]:
     out = subprocess.run(
         [SCIMTRAIL, "org", "create", PROBE_ORG],
         env={"SCIMTRAIL_DATABASE_URL": data.url, "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     found = re.search(r"\b(scim_[A-Za-z0-9_-]+)", out)
     assert found is not None, out
@@ -221,7 +247,10 @@ def main() -> None:
     data, probe_token = dataset(args.scale)
     probe_path = f"/scim/v2/Users/{user_id(1_000_000)}"
     rows: list[list[str]] = []
-    start: Callable[[], Server] = lambda: server_for(args.tree.resolve(), data).start(timeout=120)
+
+    def start() -> Server:
+        return server_for(args.tree.resolve(), data).start(timeout=120)
+
     server = start()
     try:
         for case in cases(args.scale):

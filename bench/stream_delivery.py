@@ -24,12 +24,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import audit  # noqa: E402
-from _harness import free_port, parse_args  # noqa: E402
-from audit.access import Caller  # noqa: E402
-from audit.relay.delivery import DeliverySettings, DeliveryStage  # noqa: E402
-from audit.backends import seal_pending  # noqa: E402
-from audit.streams import SecretBox, StreamService  # noqa: E402
+from _harness import free_port, parse_args
+
+import audit
+from audit.access import Caller
+from audit.backends import seal_pending
+from audit.relay.delivery import DeliverySettings, DeliveryStage
+from audit.streams import SecretBox, StreamService
 
 #: The receiver runs on 127.0.0.1, which streams may reach only when allowed.
 LOCAL = audit.DestinationPolicy(allow_private=True)
@@ -69,7 +70,13 @@ async def _seed(db: Database, events: int) -> None:
     actor = audit.Actor("scim_token", "okta-prod")
     for start in range(0, events, 5000):
         drafts = [
-            audit.EventDraft("bench", "user.updated", actor, (audit.Target("user", f"u{i}@bench.example"),), metadata={"changed": ["active"]})
+            audit.EventDraft(
+                "bench",
+                "user.updated",
+                actor,
+                (audit.Target("user", f"u{i}@bench.example"),),
+                metadata={"changed": ["active"]},
+            )
             for i in range(start, min(events, start + 5000))
         ]
         async with db.write() as conn:
@@ -89,7 +96,12 @@ async def main(events: int, batch: int) -> None:
         try:
             caller = Caller("bench", audit.Actor("admin", "bench@bench.example"), "admin")
             status = await StreamService(db, SecretBox(KEY), destinations=LOCAL).create(
-                caller, {"type": "webhook", "name": "bench", "config": {"url": f"http://127.0.0.1:{port}/hook", "secret": WHSEC}}
+                caller,
+                {
+                    "type": "webhook",
+                    "name": "bench",
+                    "config": {"url": f"http://127.0.0.1:{port}/hook", "secret": WHSEC},
+                },
             )
             started = time.perf_counter()
             await _seed(db, events)

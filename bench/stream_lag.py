@@ -24,12 +24,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import audit  # noqa: E402
-from _harness import free_port, parse_args  # noqa: E402
-from audit.access import Caller  # noqa: E402
-from audit.relay import Relay  # noqa: E402
-from audit.relay.delivery import DeliverySettings, DeliveryStage  # noqa: E402
-from audit.streams import SecretBox, StreamService  # noqa: E402
+from _harness import free_port, parse_args
+
+import audit
+from audit.access import Caller
+from audit.relay import Relay
+from audit.relay.delivery import DeliverySettings, DeliveryStage
+from audit.streams import SecretBox, StreamService
 
 #: The receiver runs on 127.0.0.1, which streams may reach only when allowed.
 LOCAL = audit.DestinationPolicy(allow_private=True)
@@ -77,7 +78,12 @@ async def _writer(db: Database, rate: float, seconds: float, counter: list[int])
         due = int(elapsed * rate) + 1
         while counter[0] < due:
             async with db.write() as conn:
-                await audit.record(conn, audit.EventDraft("bench", "user.updated", actor, (audit.Target("user", f"u{counter[0]}@bench.example"),)))
+                await audit.record(
+                    conn,
+                    audit.EventDraft(
+                        "bench", "user.updated", actor, (audit.Target("user", f"u{counter[0]}@bench.example"),)
+                    ),
+                )
             counter[0] += 1
         await asyncio.sleep(interval)
 
@@ -93,7 +99,12 @@ async def main(rate: float, seconds: float, writers: int, linger: float, without
         try:
             caller = Caller("bench", audit.Actor("admin", "bench@bench.example"), "admin")
             await StreamService(db, SecretBox(KEY), destinations=LOCAL).create(
-                caller, {"type": "webhook", "name": "bench", "config": {"url": f"http://127.0.0.1:{port}/hook", "secret": WHSEC}}
+                caller,
+                {
+                    "type": "webhook",
+                    "name": "bench",
+                    "config": {"url": f"http://127.0.0.1:{port}/hook", "secret": WHSEC},
+                },
             )
             for _ in range(100):
                 try:

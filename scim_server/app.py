@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import audit
 import structlog
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -14,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+import audit
 
 from .api.admin import Guard, api_v1
 from .api.errors import exception_handlers, page_exception_handlers
@@ -24,10 +25,10 @@ from .api.scim_auth import ScimAuthMiddleware
 from .auth import Authenticator, RateLimiter
 from .logs import configure_logging
 from .metrics import exposition as http_metrics
-from .services import Provisioning
-from .services.credentials import Credentials
 from .relay_placement import ServerRelay
 from .secret_key import resolve_secret_key
+from .services import Provisioning
+from .services.credentials import Credentials
 from .settings import Settings
 from .storage.engine import Database, create_engine
 from .storage.migrations import upgrade
@@ -72,7 +73,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     scim = Starlette(
         routes=scim_routes(provisioning, settings),
-        middleware=[Middleware(_PublicOrAuthenticated, authenticator=authenticator, limiter=limiter, settings=settings)],
+        middleware=[
+            Middleware(_PublicOrAuthenticated, authenticator=authenticator, limiter=limiter, settings=settings)
+        ],
         exception_handlers=exception_handlers,
     )
 
@@ -124,7 +127,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     [
                         audit.audit_section(db, guard.authorize, prefix="/audit"),
                         audit.streams_section(
-                            db, secret_key=secret_key, authorize=guard.authorize, prefix="/streams", destinations=destinations
+                            db,
+                            secret_key=secret_key,
+                            authorize=guard.authorize,
+                            prefix="/streams",
+                            destinations=destinations,
                         ),
                     ],
                 ),

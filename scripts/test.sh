@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install scimtrail with its test dependencies (and PostgreSQL and wrk from Debian when missing), then run
-# the whole test suite on SQLite and PostgreSQL.
+# Install scimtrail with its test dependencies (and PostgreSQL and wrk from Debian when missing), then check
+# the import layers, types (mypy --strict) and lint, and run the whole test suite on SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -31,4 +31,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test]"
 .venv/bin/lint-imports
+.venv/bin/mypy            # strict, on scim_server and audit (pyproject's [tool.mypy])
+.venv/bin/ruff check --quiet .
+.venv/bin/ruff format --check --quiet .
 exec .venv/bin/pytest "$@"

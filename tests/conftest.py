@@ -146,4 +146,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(tier)
         used = _DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
         if tier == "unit" and used:
-            raise pytest.UsageError(f"{item.nodeid} is in tests/unit but uses {sorted(used)}: move it to tests/integration")
+            raise pytest.UsageError(
+                f"{item.nodeid} is in tests/unit but uses {sorted(used)}: move it to tests/integration"
+            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..sealing import SealResult, Sealer
+from ..sealing import Sealer, SealResult
 from ..tables import OUTBOX
 
 __all__ = ["SealingOperations"]

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..host import HostTransaction
-from ..sealing import SealResult, Sealer
+from ..sealing import Sealer, SealResult
 
 __all__ = ["Backend", "OutboxValues"]
 

@@ -10,7 +10,16 @@ from .cef import encode_cef
 from .native import encode_native
 from .ocsf import OCSF_VERSION, encode_ocsf
 
-__all__ = ["FORMATS", "OCSF_VERSION", "Encoder", "encode_cef", "encode_native", "encode_ocsf", "get_encoder", "summarize"]
+__all__ = [
+    "FORMATS",
+    "OCSF_VERSION",
+    "Encoder",
+    "encode_cef",
+    "encode_native",
+    "encode_ocsf",
+    "get_encoder",
+    "summarize",
+]
 
 #: canonical event → what the sink puts on the wire for it (a JSON value, or a line of text).
 Encoder = Callable[[Mapping[str, Any]], Any]

@@ -22,7 +22,9 @@ def _header(value: str) -> str:
 
 
 def _extension(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("=", "\\=").replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+    return (
+        value.replace("\\", "\\\\").replace("=", "\\=").replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+    )
 
 
 def _epoch_ms(occurred_at: str) -> int:
@@ -51,7 +53,6 @@ def encode_cef(event: Mapping[str, Any]) -> str:
     ]
     extension = " ".join(f"{key}={_extension(value)}" for key, value in fields if value)
     header = "|".join(
-        _header(part)
-        for part in (_VENDOR, _PRODUCT, _PRODUCT_VERSION, action, summary, str(_SEVERITY.get(action, 3)))
+        _header(part) for part in (_VENDOR, _PRODUCT, _PRODUCT_VERSION, action, summary, str(_SEVERITY.get(action, 3)))
     )
     return f"CEF:0|{header}|{extension}"

@@ -167,7 +167,11 @@ def encode_ocsf(event: Mapping[str, Any]) -> dict[str, Any]:
             "original_time": event["occurred_at"],
         },
         "actor": {"user": _user(actor)},
-        "unmapped": {"action": event["action"], "category": event.get("category"), "metadata": event.get("metadata") or {}},
+        "unmapped": {
+            "action": event["action"],
+            "category": event.get("category"),
+            "metadata": event.get("metadata") or {},
+        },
     }
     if context.get("request_id"):
         record["metadata"]["correlation_uid"] = context["request_id"]

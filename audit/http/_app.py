@@ -26,7 +26,12 @@ def _document_section(sections: Sequence[Section[Any]], info: ApiInfo) -> Sectio
         return JsonResponse(document)
 
     op: Operation[None] = Operation(
-        "GET", "/openapi.json", "getOpenApiDocument", "This document.", serve, "meta",
+        "GET",
+        "/openapi.json",
+        "getOpenApiDocument",
+        "This document.",
+        serve,
+        "meta",
         content={"application/json": {"type": "object"}},
     )
     section = Section("", (op,), anyone, public=True)
@@ -46,5 +51,7 @@ def api_app(
     ``errors`` translates the host's own exceptions (beside audit's, which are known).
     """
     everything = [*sections, _document_section(sections, info)]
-    table: list[BaseRoute] = [route for section in everything for route in routes(section, max_body_bytes=max_body_bytes)]
+    table: list[BaseRoute] = [
+        route for section in everything for route in routes(section, max_body_bytes=max_body_bytes)
+    ]
     return Starlette(routes=table, exception_handlers=exception_handlers(errors))

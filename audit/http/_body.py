@@ -55,13 +55,17 @@ async def read_json_object(
     # declared other type (a form, text) is refused rather than guessed at.
     if content_type is not None and not _is_json(content_type):
         raise ApiError(
-            415, "unsupported_media_type", "The request body must be JSON (Content-Type: application/json).",
+            415,
+            "unsupported_media_type",
+            "The request body must be JSON (Content-Type: application/json).",
             details={"content_type": content_type},
         )
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from None
+        raise ApiError(
+            400, "invalid_json", f"The request body is not valid JSON: {exc.msg} at position {exc.pos}."
+        ) from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
     unknown = sorted(set(body) - set(fields))
@@ -69,7 +73,9 @@ async def read_json_object(
         accepted = sorted(fields)
         hint = f"accepted: {', '.join(accepted)}" if accepted else "this operation takes no body fields"
         raise ApiError(
-            400, "unknown_field", f"Unknown body field(s): {', '.join(unknown)} ({hint}).",
+            400,
+            "unknown_field",
+            f"Unknown body field(s): {', '.join(unknown)} ({hint}).",
             details={"unknown": unknown, "accepted": accepted},
         )
     return body

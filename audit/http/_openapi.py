@@ -58,8 +58,13 @@ def _operation(section: Section[Any], op: Operation[Any]) -> dict[str, Any]:
     ]
     for q in op.query:
         schema: Mapping[str, Any] = {"type": "array", "items": q.schema} if q.repeat else q.schema
-        param: dict[str, Any] = {"name": q.name, "in": "query", "required": False, "description": q.description,
-                                 "schema": dict(schema)}
+        param: dict[str, Any] = {
+            "name": q.name,
+            "in": "query",
+            "required": False,
+            "description": q.description,
+            "schema": dict(schema),
+        }
         if q.repeat:
             param.update(style="form", explode=True)
         params.append(param)

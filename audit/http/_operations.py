@@ -57,7 +57,7 @@ class Call(Generic[T]):
     def queries(self) -> dict[str, list[str]]:
         """Every query parameter (all declared, by then) with its values in order."""
         params = self.request.query_params
-        return {key: params.getlist(key) for key in params.keys()}
+        return {key: params.getlist(key) for key in params}
 
 
 Handler = Callable[[Call[T]], Awaitable[Response]]
@@ -127,7 +127,9 @@ def _check_query(request: Request, op: Operation[Any]) -> None:
         accepted = sorted(declared)
         hint = f"accepted: {', '.join(accepted)}" if accepted else "this operation takes none"
         raise ApiError(
-            400, "unknown_parameter", f"Unknown query parameter(s): {', '.join(unknown)} ({hint}).",
+            400,
+            "unknown_parameter",
+            f"Unknown query parameter(s): {', '.join(unknown)} ({hint}).",
             details={"unknown": unknown, "accepted": accepted},
         )
 
@@ -149,7 +151,5 @@ def _endpoint(section: Section[T], op: Operation[T], max_body_bytes: int) -> Cal
 def routes(section: Section[Any], *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> list[Route]:
     """The section's operations as Starlette routes."""
     return [
-        Route(section.url(op), _endpoint(section, op, max_body_bytes), methods=[op.method])
-        for op in section.operations
+        Route(section.url(op), _endpoint(section, op, max_body_bytes), methods=[op.method]) for op in section.operations
     ]
-

@@ -19,10 +19,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from ..access import Authorize, Caller
 from ..errors import QueryError
 from ..events import RequestContext
-from ..http import ApiError, ApiInfo, Call, Operation, Section, api_app, request_context
-from ..retention import RetentionPolicy, get_retention, set_retention
 from ..host import Transactions
+from ..http import ApiError, ApiInfo, Call, Operation, Section, api_app, request_context
 from ..log_reads import read_event
+from ..retention import RetentionPolicy, get_retention, set_retention
 from .export import FORMATS, encode, iter_batches, record_export
 from .filters import EventFilter, search_page
 from .openapi import CURSOR, EXPORT_CONTENT, FILTERS, FORMAT, LIMIT, SCHEMAS
@@ -127,24 +127,60 @@ def audit_section(
 
     bad_filter = {400: "A filter is malformed."}
     operations: tuple[Operation[Caller], ...] = (
-        Operation("GET", "/events", "listAuditEvents", "Search the audit log, newest first.", list_events, _TAG,
-                  response="AuditEventPage", query=(*FILTERS, LIMIT, CURSOR),
-                  errors={400: "A filter, the limit or the cursor is malformed."}),
-        Operation("GET", "/events/{event_id}", "getAuditEvent", "One event by id.", get_event, _TAG,
-                  response="AuditEvent", errors={404: "No such event in this organisation."}),
-        Operation("GET", "/export", "exportAuditEvents",
-                  "Export the matching events, oldest first, streamed (recorded as audit_log.exported).", export,
-                  _TAG, content=EXPORT_CONTENT, query=(FORMAT, *FILTERS), errors=bad_filter),
-        Operation("GET", "/retention", "getRetentionPolicy", "The organisation's retention policy.", get_policy,
-                  _TAG, response="RetentionPolicy"),
-        Operation("PUT", "/retention", "setRetentionPolicy",
-                  "Set the retention window (admins only; audited as retention_policy.updated).", put_policy, _TAG,
-                  request="RetentionUpdate", response="RetentionPolicy",
-                  errors={400: "days is missing or outside the allowed window.",
-                          403: "Auditors cannot change retention."}),
+        Operation(
+            "GET",
+            "/events",
+            "listAuditEvents",
+            "Search the audit log, newest first.",
+            list_events,
+            _TAG,
+            response="AuditEventPage",
+            query=(*FILTERS, LIMIT, CURSOR),
+            errors={400: "A filter, the limit or the cursor is malformed."},
+        ),
+        Operation(
+            "GET",
+            "/events/{event_id}",
+            "getAuditEvent",
+            "One event by id.",
+            get_event,
+            _TAG,
+            response="AuditEvent",
+            errors={404: "No such event in this organisation."},
+        ),
+        Operation(
+            "GET",
+            "/export",
+            "exportAuditEvents",
+            "Export the matching events, oldest first, streamed (recorded as audit_log.exported).",
+            export,
+            _TAG,
+            content=EXPORT_CONTENT,
+            query=(FORMAT, *FILTERS),
+            errors=bad_filter,
+        ),
+        Operation(
+            "GET",
+            "/retention",
+            "getRetentionPolicy",
+            "The organisation's retention policy.",
+            get_policy,
+            _TAG,
+            response="RetentionPolicy",
+        ),
+        Operation(
+            "PUT",
+            "/retention",
+            "setRetentionPolicy",
+            "Set the retention window (admins only; audited as retention_policy.updated).",
+            put_policy,
+            _TAG,
+            request="RetentionUpdate",
+            response="RetentionPolicy",
+            errors={400: "days is missing or outside the allowed window.", 403: "Auditors cannot change retention."},
+        ),
     )
-    return Section(prefix, operations, _authenticator(authorize), {401: "No valid admin or auditor API key."},
-                   SCHEMAS)
+    return Section(prefix, operations, _authenticator(authorize), {401: "No valid admin or auditor API key."}, SCHEMAS)
 
 
 def create_audit_app(transactions: Transactions, authorize: Authorize, **options: int) -> Starlette:

@@ -13,10 +13,10 @@ import orjson
 from sqlalchemy import select
 
 from ..events import Actor, EventDraft, RequestContext
-from ..outbox import record
-from ..log_reads import SealedEvent
-from ..tables import CHAINS
 from ..host import Transactions
+from ..log_reads import SealedEvent
+from ..outbox import record
+from ..tables import CHAINS
 from .filters import EventFilter, QueryError, count_matching, read_range
 
 __all__ = ["FORMATS", "CSV_COLUMNS", "iter_batches", "encode", "export_events", "record_export", "count_events"]
@@ -177,7 +177,9 @@ async def export_events(
         raise QueryError(f"format must be one of {', '.join(FORMATS)}")
     f = f or EventFilter()
     await record_export(transactions, organization, fmt, f, actor=actor, context=context)
-    async for chunk in encode(fmt, iter_batches(transactions, organization, f, batch_size=batch_size, progress=progress)):
+    async for chunk in encode(
+        fmt, iter_batches(transactions, organization, f, batch_size=batch_size, progress=progress)
+    ):
         yield chunk
 
 

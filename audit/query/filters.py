@@ -19,7 +19,16 @@ from ..events import CATALOGUE, format_timestamp
 from ..log_reads import EVENT_COLUMNS, SealedEvent
 from ..tables import EVENTS
 
-__all__ = ["QueryError", "EventFilter", "Page", "RANGES", "search_page", "read_range", "count_matching", "encode_cursor"]
+__all__ = [
+    "QueryError",
+    "EventFilter",
+    "Page",
+    "RANGES",
+    "search_page",
+    "read_range",
+    "count_matching",
+    "encode_cursor",
+]
 
 _events = EVENTS
 #: SQLite's FTS5 index over ``audit_events.search_text`` (created by the initial migration, with the triggers that keep it in step).
@@ -38,8 +47,12 @@ _MIN_PREFIX = 3
 _MAX_PK = 2**63 - 1
 
 #: The ``range`` presets: how far back each reaches (``today`` is since midnight UTC).
-RANGES: Mapping[str, timedelta | None] = {"today": None, "7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
-
+RANGES: Mapping[str, timedelta | None] = {
+    "today": None,
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
 
 
 def _instant(name: str, value: str) -> str:

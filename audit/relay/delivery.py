@@ -32,13 +32,13 @@ from sqlalchemy import case, func, insert, select, update
 
 from ..events import Actor, EventDraft, Target
 from ..formats import encode_native
+from ..host import Transactions
 from ..metrics import DELIVERED_BATCHES, DELIVERED_EVENTS, DELIVERY_FAILURES, DELIVERY_SECONDS, STREAM_LAG_EVENTS
 from ..outbox import record
 from ..signals import Signal
 from ..streams.crypto import SecretBox
 from ..streams.model import SealedEventView, Stream, build_sink, now, read_events, sink_client
 from ..streams.tables import DEAD_LETTERS, STREAMS
-from ..host import Transactions
 from .runner import RelayContext
 from .sinks import Batch, Delivered, DestinationPolicy, Outcome, Rejected, RejectScope, Retry, Sink, get_sink
 
@@ -325,7 +325,9 @@ class _Worker:
             self.version = stream.version
         batch, cursor = self._pending
         # A full batch means a backlog: read the next one while this one is on the wire.
-        prefetch = asyncio.create_task(self._read(stream, batch.last_sequence, limit)) if len(batch.events) >= limit else None
+        prefetch = (
+            asyncio.create_task(self._read(stream, batch.last_sequence, limit)) if len(batch.events) >= limit else None
+        )
         started = time.perf_counter()
         try:
             outcome = await self._sink.send(batch)

@@ -22,14 +22,14 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..backends import backend_for, has_pending, prune_outbox, seal_pending
+from ..checkpoints import write_checkpoints
+from ..host import AuditHost, Transactions
 from ..metrics import EVENTS_SEALED, SEAL_LAG_SECONDS
 from ..retention import purge_expired
 from ..search_index import INDEX_BATCH
 from ..signals import OUTBOX_WRITTEN, Signal
 from ..signing import CheckpointKey, load_signing_key
-from ..backends import backend_for, has_pending, prune_outbox, seal_pending
-from ..checkpoints import write_checkpoints
-from ..host import AuditHost, Transactions
 from .lease import Lease, LeaseLost
 
 __all__ = ["Relay", "RelayContext", "Stage", "prune_outbox_forever"]
@@ -257,7 +257,7 @@ class Relay:
         clock = asyncio.get_running_loop().time
         last_sealed = float("-inf")
         while True:
-            if woken and not backlog:
+            if woken and not backlog:  # noqa: SIM102 (the comment belongs to the outer condition)
                 # Batches start at most every `linger` seconds: under load the commits of a
                 # linger's worth of requests share one batch, whose fixed cost (the lease, the
                 # chain heads, and at commit the last page of each of the log's eight B-trees,

@@ -10,8 +10,6 @@ an empty database without a migration history of its own.
 
 from __future__ import annotations
 
-from .ops import MigrationOps
-
 from . import (
     r0001_initial,
     r0002_deferred_search_index,
@@ -20,6 +18,7 @@ from . import (
     r0005_sqlite_log_in_own_file,
 )
 from .layout import LOCK_LOG, LOG_SCHEMA, log_database
+from .ops import MigrationOps
 
 __all__ = [
     "LOCK_LOG",

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import re
 
-from .ops import MigrationOps
 from sqlalchemy.engine import Connection
 
 from .layout import LOG_SCHEMA
+from .ops import MigrationOps
 
 __all__ = ["upgrade", "downgrade"]
 
@@ -38,7 +38,9 @@ _TABLES = (
 )
 _FTS = ("audit_events_fts", "audit_events_fts_targets")
 _FTS_SHADOWS = ("data", "idx", "config", "docsize", "content")
-_CREATE = re.compile(r'^(CREATE\s+(?:UNIQUE\s+|VIRTUAL\s+)?(?:TABLE|INDEX|TRIGGER)\s+(?:IF\s+NOT\s+EXISTS\s+)?)"?(\w+)"?', re.I)
+_CREATE = re.compile(
+    r'^(CREATE\s+(?:UNIQUE\s+|VIRTUAL\s+)?(?:TABLE|INDEX|TRIGGER)\s+(?:IF\s+NOT\s+EXISTS\s+)?)"?(\w+)"?', re.I
+)
 
 
 def _names(bind: Connection, schema: str, kind: str, *, of: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -102,6 +104,8 @@ def downgrade(op: MigrationOps) -> None:
     if bind.dialect.name != "sqlite":
         return
     # What the sealer sealed but the host has not yet pruned must not be sealed twice.
-    bind.exec_driver_sql(f"DELETE FROM main.audit_outbox WHERE pk <= (SELECT outbox_through FROM {_LOG}.audit_seal_state)")
+    bind.exec_driver_sql(
+        f"DELETE FROM main.audit_outbox WHERE pk <= (SELECT outbox_through FROM {_LOG}.audit_seal_state)"
+    )
     bind.exec_driver_sql(f"DROP TABLE {_LOG}.audit_seal_state")
     _move(op, _LOG, "main")

@@ -4,7 +4,7 @@ SQLite keeps a watermark (:mod:`.watermark`), PostgreSQL deletes as it seals
 (:mod:`.delete_as_sealed`); each module says why. :func:`audit.backends.backend_for` picks one.
 """
 
-from .base import LINKED_COLUMNS, SealResult, Sealer, link
+from .base import LINKED_COLUMNS, Sealer, SealResult, link
 from .delete_as_sealed import DeletingSealer
 from .watermark import WatermarkSealer
 

@@ -69,7 +69,11 @@ def seal_sqlite(sqlite: sqlite3.Connection, limit: int) -> SealResult:
     )
     sqlite.executemany(
         _NEW_CHAIN,
-        [(h.organization, h.last_sequence, h.head_hash, GENESIS_HASH) for h in heads.values() if h.organization not in known],
+        [
+            (h.organization, h.last_sequence, h.head_hash, GENESIS_HASH)
+            for h in heads.values()
+            if h.organization not in known
+        ],
     )
     sqlite.execute(_ADVANCE, (pending[-1][0],))
     return SealResult.of(linked, heads)

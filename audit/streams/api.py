@@ -17,9 +17,9 @@ from starlette.responses import Response
 from audit.access import Authorize, Caller
 from audit.events import CATALOGUE, RequestContext
 from audit.formats import FORMATS
+from audit.host import Transactions
 from audit.http import ApiError, ApiInfo, Call, JsonResponse, Operation, Section, api_app, request_context
 from audit.relay.sinks import SINKS, Delivered, DestinationPolicy, Rejected, Retry
-from audit.host import Transactions
 
 from .crypto import SecretBox
 from .model import STATES
@@ -49,43 +49,78 @@ _TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
 _STREAM = {
     "type": "object",
     "properties": {
-        "id": {"type": "string"}, "name": {"type": "string"}, "type": {"type": "string"},
-        "format": {"type": "string"}, "config": {"type": "object"}, "filter": _FILTER,
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "type": {"type": "string"},
+        "format": {"type": "string"},
+        "config": {"type": "object"},
+        "filter": _FILTER,
         "state": {"type": "string", "enum": list(STATES)},
-        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
         "status": {
             "type": "object",
             "properties": {
-                "cursor": {"type": "integer"}, "lag_events": {"type": "integer"}, "lag_seconds": {"type": "number"},
-                "last_success_at": _TIME_OR_NULL, "last_error": {"type": ["string", "null"]},
-                "last_error_at": _TIME_OR_NULL, "failing_since": _TIME_OR_NULL, "dead_letters": {"type": "integer"},
+                "cursor": {"type": "integer"},
+                "lag_events": {"type": "integer"},
+                "lag_seconds": {"type": "number"},
+                "last_success_at": _TIME_OR_NULL,
+                "last_error": {"type": ["string", "null"]},
+                "last_error_at": _TIME_OR_NULL,
+                "failing_since": _TIME_OR_NULL,
+                "dead_letters": {"type": "integer"},
             },
         },
     },
 }
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "StreamCreate": {"type": "object", "required": ["type", "name", "config"], "additionalProperties": False,
-                     "properties": _FIELDS},
-    "StreamUpdate": {"type": "object", "additionalProperties": False, "properties": _FIELDS,
-                     "description": "Config fields merge into the current config; a field set to null is removed."},
-    "StreamReplay": {"type": "object", "required": ["from_sequence"], "additionalProperties": False,
-                     "properties": {"from_sequence": {"type": "integer", "minimum": 1}}},
+    "StreamCreate": {
+        "type": "object",
+        "required": ["type", "name", "config"],
+        "additionalProperties": False,
+        "properties": _FIELDS,
+    },
+    "StreamUpdate": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": _FIELDS,
+        "description": "Config fields merge into the current config; a field set to null is removed.",
+    },
+    "StreamReplay": {
+        "type": "object",
+        "required": ["from_sequence"],
+        "additionalProperties": False,
+        "properties": {"from_sequence": {"type": "integer", "minimum": 1}},
+    },
     "Stream": _STREAM,
     "StreamList": {"type": "object", "properties": {"streams": {"type": "array", "items": _STREAM}}},
     "DeadLetterList": {
         "type": "object",
-        "properties": {"dead_letters": {"type": "array", "items": {"type": "object", "properties": {
-            "batch_id": {"type": "string"}, "first_sequence": {"type": "integer"},
-            "last_sequence": {"type": "integer"}, "reason": {"type": "string"},
-            "created_at": {"type": "string", "format": "date-time"}}}}},
+        "properties": {
+            "dead_letters": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "batch_id": {"type": "string"},
+                        "first_sequence": {"type": "integer"},
+                        "last_sequence": {"type": "integer"},
+                        "reason": {"type": "string"},
+                        "created_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+            }
+        },
     },
     "StreamTestOutcome": {
         "type": "object",
         "required": ["delivered", "outcome"],
-        "properties": {"delivered": {"type": "boolean"},
-                       "outcome": {"type": "string", "enum": ["delivered", "retry", "rejected"]},
-                       "reason": {"type": "string"}},
+        "properties": {
+            "delivered": {"type": "boolean"},
+            "outcome": {"type": "string", "enum": ["delivered", "retry", "rejected"]},
+            "reason": {"type": "string"},
+        },
     },
 }
 
@@ -162,40 +197,122 @@ def streams_section(
         return JsonResponse({"delivered": False, "outcome": kind, "reason": outcome.reason})
 
     missing = {404: "No such stream in this organisation."}
-    invalid = {400: "An invalid type, name, config (invalid_config names the field), filter or format, or a "
-                    "destination on a network streams may not reach."}
+    invalid = {
+        400: "An invalid type, name, config (invalid_config names the field), filter or format, or a "
+        "destination on a network streams may not reach."
+    }
     conflict = {409: "A stream with this name exists."}
     operations: tuple[Operation[Caller], ...] = (
-        Operation("GET", "", "listStreams", "List the organisation's log streams with their delivery status.",
-                  list_streams, _TAG, response="StreamList"),
-        Operation("POST", "", "createStream", "Create a log stream; secret config fields are never returned.",
-                  create_stream, _TAG, 201, "StreamCreate", "Stream", errors={**invalid, **conflict}),
-        Operation("GET", "/{stream_id}", "getStream",
-                  "A log stream with its status (state, cursor, lag, last success and error, dead letters).",
-                  get_stream, _TAG, response="Stream", errors=missing),
-        Operation("PATCH", "/{stream_id}", "updateStream",
-                  "Change a stream's name, format, filter or config (config fields merge; null removes).",
-                  update_stream, _TAG, request="StreamUpdate", response="Stream",
-                  errors={**invalid, **missing, **conflict}),
-        Operation("DELETE", "/{stream_id}", "deleteStream", "Delete a stream and its dead letters.", delete_stream,
-                  _TAG, 204, errors=missing),
-        Operation("GET", "/{stream_id}/dead-letters", "listStreamDeadLetters",
-                  "Batches the receiver refused for good, newest first (replay from first_sequence to resend).",
-                  list_dead_letters, _TAG, response="DeadLetterList", errors=missing),
-        Operation("POST", "/{stream_id}/pause", "pauseStream", "Pause delivery; the backlog is kept for resume.",
-                  pause_stream, _TAG, response="Stream", errors=missing),
-        Operation("POST", "/{stream_id}/resume", "resumeStream", "Resume a paused or disabled stream where it stopped.",
-                  resume_stream, _TAG, response="Stream", errors=missing),
-        Operation("POST", "/{stream_id}/replay", "replayStream",
-                  "Deliver again from from_sequence (the cursor moves to from_sequence - 1).", replay_stream, _TAG,
-                  request="StreamReplay", response="Stream",
-                  errors={**missing, 400: "from_sequence is missing or not an integer ≥ 1."}),
-        Operation("POST", "/{stream_id}/test", "testStream", "Send one test event through the stream's sink now.",
-                  test_stream, _TAG, response="StreamTestOutcome", errors=missing),
+        Operation(
+            "GET",
+            "",
+            "listStreams",
+            "List the organisation's log streams with their delivery status.",
+            list_streams,
+            _TAG,
+            response="StreamList",
+        ),
+        Operation(
+            "POST",
+            "",
+            "createStream",
+            "Create a log stream; secret config fields are never returned.",
+            create_stream,
+            _TAG,
+            201,
+            "StreamCreate",
+            "Stream",
+            errors={**invalid, **conflict},
+        ),
+        Operation(
+            "GET",
+            "/{stream_id}",
+            "getStream",
+            "A log stream with its status (state, cursor, lag, last success and error, dead letters).",
+            get_stream,
+            _TAG,
+            response="Stream",
+            errors=missing,
+        ),
+        Operation(
+            "PATCH",
+            "/{stream_id}",
+            "updateStream",
+            "Change a stream's name, format, filter or config (config fields merge; null removes).",
+            update_stream,
+            _TAG,
+            request="StreamUpdate",
+            response="Stream",
+            errors={**invalid, **missing, **conflict},
+        ),
+        Operation(
+            "DELETE",
+            "/{stream_id}",
+            "deleteStream",
+            "Delete a stream and its dead letters.",
+            delete_stream,
+            _TAG,
+            204,
+            errors=missing,
+        ),
+        Operation(
+            "GET",
+            "/{stream_id}/dead-letters",
+            "listStreamDeadLetters",
+            "Batches the receiver refused for good, newest first (replay from first_sequence to resend).",
+            list_dead_letters,
+            _TAG,
+            response="DeadLetterList",
+            errors=missing,
+        ),
+        Operation(
+            "POST",
+            "/{stream_id}/pause",
+            "pauseStream",
+            "Pause delivery; the backlog is kept for resume.",
+            pause_stream,
+            _TAG,
+            response="Stream",
+            errors=missing,
+        ),
+        Operation(
+            "POST",
+            "/{stream_id}/resume",
+            "resumeStream",
+            "Resume a paused or disabled stream where it stopped.",
+            resume_stream,
+            _TAG,
+            response="Stream",
+            errors=missing,
+        ),
+        Operation(
+            "POST",
+            "/{stream_id}/replay",
+            "replayStream",
+            "Deliver again from from_sequence (the cursor moves to from_sequence - 1).",
+            replay_stream,
+            _TAG,
+            request="StreamReplay",
+            response="Stream",
+            errors={**missing, 400: "from_sequence is missing or not an integer ≥ 1."},
+        ),
+        Operation(
+            "POST",
+            "/{stream_id}/test",
+            "testStream",
+            "Send one test event through the stream's sink now.",
+            test_stream,
+            _TAG,
+            response="StreamTestOutcome",
+            errors=missing,
+        ),
     )
     return Section(
-        prefix, operations, _admins_only(authorize),
-        {401: "No valid admin API key.", 403: "Auditors cannot manage log streams."}, SCHEMAS,
+        prefix,
+        operations,
+        _admins_only(authorize),
+        {401: "No valid admin API key.", 403: "Auditors cannot manage log streams."},
+        SCHEMAS,
     )
 
 
@@ -209,7 +326,11 @@ def create_streams_app(
 ) -> Starlette:
     """The streams admin operations as an app of their own, to ``Mount`` at ``/api/v1/streams``."""
     section = streams_section(
-        transactions, secret_key=secret_key, authorize=authorize, prefix="", request_timeout=request_timeout,
+        transactions,
+        secret_key=secret_key,
+        authorize=authorize,
+        prefix="",
+        request_timeout=request_timeout,
         destinations=destinations,
     )
     return api_app([section], ApiInfo("scimtrail log streams API", "Manage an organisation's SIEM log streams."))

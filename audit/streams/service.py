@@ -21,6 +21,7 @@ from audit.access import Caller
 from audit.errors import StreamError
 from audit.events import EventDraft, Target, format_timestamp
 from audit.formats import FORMATS
+from audit.host import Transactions
 from audit.ids import new_ulid
 from audit.outbox import record
 from audit.relay.sinks import (
@@ -32,7 +33,6 @@ from audit.relay.sinks import (
     destination_host,
     get_sink,
 )
-from audit.host import Transactions
 
 from .crypto import SecretBox
 from .model import Stream, build_sink, dead_letter_count, lag, now, parse_stream_filter, sink_client, split_secrets
@@ -262,7 +262,9 @@ class StreamService:
                 with translate_unique(lambda: _name_taken(values.get("name"))):
                     async with conn.begin_nested():
                         await conn.execute(update(_streams).where(_streams.c.id == stream.id).values(**values))
-                await self._audit(conn, caller, "log_stream.updated", values.get("name", stream.name), {"changed": changed})
+                await self._audit(
+                    conn, caller, "log_stream.updated", values.get("name", stream.name), {"changed": changed}
+                )
             return await self._status(conn, await self._load(conn, caller, stream_id))
 
     async def delete(self, caller: Caller, stream_id: str) -> None:
@@ -288,7 +290,9 @@ class StreamService:
                 if state == "active":
                     values["failing_since"] = None  # a resumed stream gets a fresh failure budget
                 await conn.execute(update(_streams).where(_streams.c.id == stream.id).values(**values))
-                await self._audit(conn, caller, "log_stream.updated", stream.name, {"changed": ["state"], "state": state})
+                await self._audit(
+                    conn, caller, "log_stream.updated", stream.name, {"changed": ["state"], "state": state}
+                )
             return await self._status(conn, await self._load(conn, caller, stream_id))
 
     async def replay(self, caller: Caller, stream_id: str, body: Mapping[str, Any]) -> StreamStatus:

@@ -31,12 +31,12 @@ class MockSink:
     Everything sent is kept, in order, in :attr:`batches`, with the answers in :attr:`outcomes`.
     """
 
-    def __init__(self, answer: Outcome | Handler = Delivered(), *, max_batch_events: int = 1000) -> None:
+    def __init__(self, answer: Outcome | Handler | None = None, *, max_batch_events: int = 1000) -> None:
         self.batches: list[Batch] = []
         self.outcomes: list[Outcome] = []
         #: The config each sink instance was built with (secrets opened), one per (re)build.
         self.configs: list[dict[str, Any]] = []
-        self.answer(answer)
+        self.answer(Delivered() if answer is None else answer)
         self.type_name = f"mock-{next(_names)}"
         register(_bound(self, self.type_name, max_batch_events))
 

@@ -5,4 +5,10 @@ from .middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from .scim import scim_routes
 from .scim_auth import ScimAuthMiddleware
 
-__all__ = ["BodySizeLimitMiddleware", "RequestContextMiddleware", "ScimAuthMiddleware", "exception_handlers", "scim_routes"]
+__all__ = [
+    "BodySizeLimitMiddleware",
+    "RequestContextMiddleware",
+    "ScimAuthMiddleware",
+    "exception_handlers",
+    "scim_routes",
+]

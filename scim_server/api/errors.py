@@ -44,6 +44,7 @@ def error_for(scope: Scope, status: int, message: str, headers: dict[str, str] |
 
 # ---- the SCIM app -----------------------------------------------------------------------------
 
+
 async def _scim_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ScimError)
     if exc.status >= 500:
@@ -75,6 +76,7 @@ exception_handlers = {ScimError: _scim_error, HTTPException: _scim_http_error, E
 
 # ---- everything that is neither SCIM nor the API ------------------------------------------------
 
+
 def _wants_html(request: Request) -> bool:
     # A browser lists text/html first; API clients and curl send */* or application/json.
     accept = request.headers.get("accept", "").lower()
@@ -87,7 +89,7 @@ def _page(request: Request, error: ApiError) -> Response:
         return error_response(error)
     title = html.escape(f"{error.status} {error.message}")
     page = (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + title + "</title></head>"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>' + title + "</title></head>"
         "<body><h1>" + html.escape(str(error.status)) + "</h1><p>" + html.escape(error.message) + "</p>"
         "<p>The SCIM service is at <code>/scim/v2</code>, the admin API at <code>/api/v1</code>.</p></body></html>"
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Network
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 import structlog
@@ -70,14 +70,14 @@ class _Client(ClientMixin):
         return endpoint == "token" and method in _Grant.TOKEN_ENDPOINT_AUTH_METHODS
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == _Grant.GRANT_TYPE
+        return bool(grant_type == _Grant.GRANT_TYPE)
 
     def get_allowed_scope(self, scope: str | None) -> str:
         return SCOPE
 
 
 class _Grant(ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
 
 
 class _TokenRequest(OAuth2Request):
@@ -136,7 +136,8 @@ class _Exchange(AuthorizationServer):
         if isinstance(error, InvalidClientError):
             # Unknown client, wrong secret, revoked client: one answer that names none of them.
             error.description = "Client authentication failed."
-        return super().handle_error_response(request, error)
+        response: Response = super().handle_error_response(request, error)
+        return response
 
     def handle_response(self, status: int, body: Any, headers: Sequence[tuple[str, str]]) -> Response:
         return JSONResponse(body, status_code=status, headers=dict(headers))
@@ -163,7 +164,10 @@ def _parse_form(raw: bytes) -> dict[str, str]:
 
 class _TokenEndpoint:
     def __init__(
-        self, credentials: Credentials, authenticator: Authenticator, ttl_seconds: int,
+        self,
+        credentials: Credentials,
+        authenticator: Authenticator,
+        ttl_seconds: int,
         trusted_proxies: Sequence[IPv4Network | IPv6Network],
     ) -> None:
         self.credentials = credentials
@@ -184,7 +188,7 @@ class _TokenEndpoint:
         if not form.get("grant_type"):
             return _error(InvalidRequestError("The grant_type parameter is required."))
         basic_id, _ = extract_basic_authorization(request.headers)
-        if basic_id and ("client_secret" in form or "client_id" in form and form["client_id"] != basic_id):
+        if basic_id and ("client_secret" in form or ("client_id" in form and form["client_id"] != basic_id)):
             # RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
             return _error(InvalidRequestError("Use either HTTP Basic or form parameters to authenticate, not both."))
         client_id = basic_id or form.get("client_id")
@@ -195,8 +199,9 @@ class _TokenEndpoint:
         ip = client_ip(request, self.trusted_proxies)
         if exchange.issued is None:
             if client is not None and client.failure is not None:
-                self.authenticator.reject_client(client.snapshot.org_slug, client.snapshot.label,
-                                                 client.snapshot.client_id, client.failure, ip)
+                self.authenticator.reject_client(
+                    client.snapshot.org_slug, client.snapshot.label, client.snapshot.client_id, client.failure, ip
+                )
             return response
         assert client is not None
         context = audit.RequestContext(
@@ -222,7 +227,9 @@ class _TokenEndpoint:
 
 
 def oauth_routes(
-    credentials: Credentials, authenticator: Authenticator, ttl_seconds: int,
+    credentials: Credentials,
+    authenticator: Authenticator,
+    ttl_seconds: int,
     trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
 ) -> list[Route]:
     """The token endpoint, to be mounted at the application's root (``/oauth/token``)."""

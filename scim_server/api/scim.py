@@ -111,9 +111,17 @@ class _Endpoints:
         queries, first_error = [], None
         for rtype in resource_types():
             try:
-                queries.append((rtype, parse_list_query(
-                    rtype, params, default_count=self.settings.default_page_size, max_count=self.settings.max_page_size
-                )))
+                queries.append(
+                    (
+                        rtype,
+                        parse_list_query(
+                            rtype,
+                            params,
+                            default_count=self.settings.default_page_size,
+                            max_count=self.settings.max_page_size,
+                        ),
+                    )
+                )
             except ScimError as exc:
                 # An attribute that only one resource type has: the others simply cannot match.
                 first_error = first_error or exc

@@ -122,8 +122,11 @@ class Authenticator:
             self._on_expired(record)
             self._reject(record, prefix, "expired", ip)
         principal = Principal(
-            org_id=record.org_id, org_slug=record.org_slug, kind=record.principal_kind,  # type: ignore[arg-type]
-            name=record.name, credential_id=record.id,
+            org_id=record.org_id,
+            org_slug=record.org_slug,
+            kind=record.principal_kind,  # type: ignore[arg-type]
+            name=record.name,
+            credential_id=record.id,
         )
         if self.cache_seconds > 0 and generation == self._generation:
             if len(self._cache) >= _MAX_CACHED:

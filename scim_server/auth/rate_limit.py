@@ -44,6 +44,4 @@ class RateLimiter:
 
     def _forget_full_buckets(self, now: float) -> None:
         # A bucket that has refilled is indistinguishable from no bucket at all.
-        self._buckets = {
-            k: (t, c) for k, (t, c) in self._buckets.items() if t + (now - c) * self.rate < self.burst
-        }
+        self._buckets = {k: (t, c) for k, (t, c) in self._buckets.items() if t + (now - c) * self.rate < self.burst}

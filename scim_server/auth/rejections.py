@@ -48,9 +48,7 @@ class _Tally:
 
 
 class RejectionLog:
-    def __init__(
-        self, db: Database, *, window: float = 300.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, db: Database, *, window: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.db = db
         self.window = window
         self._clock = clock

@@ -23,7 +23,11 @@ class UsageTracker:
     """
 
     def __init__(
-        self, db: Database, background: Background, *, interval: float = 60.0,
+        self,
+        db: Database,
+        background: Background,
+        *,
+        interval: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db

@@ -11,7 +11,7 @@ from .listing import Cursor, InvalidCursor, ListQuery, list_response, parse_list
 from .patch import MemberChanges, PatchOutcome, apply_patch
 from .projection import Projection, parse_projection
 from .resource import etag, format_datetime, parse_etags, render
-from .schema import AttrRef, Attribute, ResourceType, SchemaDef, group_type, resource_types, user_type
+from .schema import Attribute, AttrRef, ResourceType, SchemaDef, group_type, resource_types, user_type
 from .validate import MemberRef, Normalised, changed_attributes, check_immutable, normalise
 
 __all__ = [

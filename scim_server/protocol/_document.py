@@ -57,9 +57,7 @@ def assemble(rtype: ResourceType, doc: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _put_all(
-    rtype: ResourceType, out: dict[str, Any], attributes: Iterable[Attribute], doc: Mapping[str, Any]
-) -> None:
+def _put_all(rtype: ResourceType, out: dict[str, Any], attributes: Iterable[Attribute], doc: Mapping[str, Any]) -> None:
     """Copy the attributes ``data`` may hold, in schema order."""
     for attr in attributes:
         value = doc.get(attr.name)
@@ -141,7 +139,9 @@ def member_refs(attr: Attribute, value: Any) -> list[MemberRef]:
         return []
     items = value if isinstance(value, list) else [value]
     if len(items) > MAX_MEMBERS:
-        raise InvalidValue(f"'{attr.name}' names {len(items)} members; at most {MAX_MEMBERS} are accepted in one request.")
+        raise InvalidValue(
+            f"'{attr.name}' names {len(items)} members; at most {MAX_MEMBERS} are accepted in one request."
+        )
     refs: dict[str, MemberRef] = {}
     for index, item in enumerate(items):
         if item is None:

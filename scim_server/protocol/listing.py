@@ -142,7 +142,9 @@ def parse_list_query(
             cursor = Cursor.decode(raw_cursor)
 
     projection = parse_projection(
-        rtype, _attr_list(p.get("attributes"), "attributes"), _attr_list(p.get("excludedattributes"), "excludedAttributes")
+        rtype,
+        _attr_list(p.get("attributes"), "attributes"),
+        _attr_list(p.get("excludedattributes"), "excludedAttributes"),
     )
     return ListQuery(flt, sort_by, descending, start, count, projection, cursor, use_cursor)
 

@@ -220,7 +220,9 @@ class _Patcher:
 
     # --- the three shapes of target -------------------------------------------------------------
 
-    def _whole(self, op: str, container: dict[str, Any], attr: Attribute, value: Any, has_value: bool, name: str) -> None:
+    def _whole(
+        self, op: str, container: dict[str, Any], attr: Attribute, value: Any, has_value: bool, name: str
+    ) -> None:
         """``attr``: the attribute as a whole."""
         current = container.get(attr.name)
         if op == "remove":
@@ -304,7 +306,9 @@ class _Patcher:
         if not matched:
             seed = _seed(attr, flt)
             if seed is None:
-                raise NoTarget(f"No value of '{attr.name}' matches the filter, and the filter cannot describe a new one.")
+                raise NoTarget(
+                    f"No value of '{attr.name}' matches the filter, and the filter cannot describe a new one."
+                )
             if coerced is UNSET:
                 return
             elements.append(seed)
@@ -403,9 +407,7 @@ def _conditions(flt: Filter) -> int:
         node = stack.pop()
         if isinstance(node, And | Or):
             stack.extend((node.left, node.right))
-        elif isinstance(node, Not):
-            stack.append(node.inner)
-        elif isinstance(node, ValueFilter):
+        elif isinstance(node, Not | ValueFilter):
             stack.append(node.inner)
         else:
             count += 1
@@ -450,7 +452,9 @@ class _MemberLedger:
     def _name(self, count: int) -> None:
         self._named += count
         if self._named > MAX_MEMBERS:
-            raise InvalidValue(f"This PATCH names more than {MAX_MEMBERS} members; at most {MAX_MEMBERS} are accepted in one request.")
+            raise InvalidValue(
+                f"This PATCH names more than {MAX_MEMBERS} members; at most {MAX_MEMBERS} are accepted in one request."
+            )
 
     def add(self, refs: list[MemberRef]) -> None:
         self._name(len(refs))

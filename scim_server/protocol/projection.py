@@ -163,4 +163,3 @@ def parse_projection(rtype: ResourceType, attributes: str | None, excluded: str 
     if attributes is not None and excluded is not None:
         raise InvalidValue("'attributes' and 'excludedAttributes' cannot be combined.")
     return Projection(rtype, _parse_list(rtype, attributes), _parse_list(rtype, excluded))
-

@@ -77,7 +77,9 @@ async def run_bulk(
     if len(ops) > max_operations:
         raise PayloadTooLarge(f"Bulk requests are limited to {max_operations} operations.")
     fail_on_errors = body.get("failOnErrors")
-    if fail_on_errors is not None and (not isinstance(fail_on_errors, int) or isinstance(fail_on_errors, bool) or fail_on_errors < 1):
+    if fail_on_errors is not None and (
+        not isinstance(fail_on_errors, int) or isinstance(fail_on_errors, bool) or fail_on_errors < 1
+    ):
         raise InvalidValue("'failOnErrors' must be a positive integer.")
 
     ids: dict[str, str] = {}
@@ -114,7 +116,9 @@ async def run_bulk(
         # Only circular or dangling references remain.
         for i, entry in enumerate(results):
             if entry is None:
-                results[i] = _error_entry(ops[i], Conflict(f"Operation {i + 1} refers to a bulkId that no operation creates."))
+                results[i] = _error_entry(
+                    ops[i], Conflict(f"Operation {i + 1} refers to a bulkId that no operation creates.")
+                )
     return {"schemas": [BULK_RESPONSE_SCHEMA], "Operations": [r for r in results if r is not None]}
 
 

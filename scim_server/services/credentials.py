@@ -135,18 +135,46 @@ def _state(revoked_at: datetime | None, expires_at: datetime | None, now: dateti
 
 
 def _token_view(row: Any, now: datetime, token: str | None = None) -> TokenView:
-    return TokenView(row.id, row.label, row.prefix, row.created_at, row.expires_at, row.revoked_at, row.last_used_at,
-                     _state(row.revoked_at, row.expires_at, now), token)
+    return TokenView(
+        row.id,
+        row.label,
+        row.prefix,
+        row.created_at,
+        row.expires_at,
+        row.revoked_at,
+        row.last_used_at,
+        _state(row.revoked_at, row.expires_at, now),
+        token,
+    )
 
 
 def _client_view(row: Any, now: datetime, secret: str | None = None) -> ClientView:
-    return ClientView(row.id, row.label, row.client_id, row.created_at, row.secret_rotated_at, row.revoked_at,
-                      row.last_used_at, _state(row.revoked_at, None, now), secret)
+    return ClientView(
+        row.id,
+        row.label,
+        row.client_id,
+        row.created_at,
+        row.secret_rotated_at,
+        row.revoked_at,
+        row.last_used_at,
+        _state(row.revoked_at, None, now),
+        secret,
+    )
 
 
 def _key_view(row: Any, now: datetime, key: str | None = None) -> KeyView:
-    return KeyView(row.id, row.account_id, row.label, row.prefix, row.created_at, row.expires_at, row.revoked_at,
-                   row.last_used_at, _state(row.revoked_at, row.expires_at, now), key)
+    return KeyView(
+        row.id,
+        row.account_id,
+        row.label,
+        row.prefix,
+        row.created_at,
+        row.expires_at,
+        row.revoked_at,
+        row.last_used_at,
+        _state(row.revoked_at, row.expires_at, now),
+        key,
+    )
 
 
 def _account_view(row: Any, key: KeyView | None = None) -> AccountView:
@@ -175,10 +203,17 @@ class Credentials:
         self.db = db
         self._purged_at = float("-inf")
 
-    def _event(self, caller: Caller, action: str, targets: tuple[audit.Target, ...],
-               metadata: dict[str, Any] | None = None) -> audit.EventDraft:
-        return audit.EventDraft(organization=caller.organization, action=action, actor=caller.actor, targets=targets,
-                                context=caller.context, metadata=metadata or {})
+    def _event(
+        self, caller: Caller, action: str, targets: tuple[audit.Target, ...], metadata: dict[str, Any] | None = None
+    ) -> audit.EventDraft:
+        return audit.EventDraft(
+            organization=caller.organization,
+            action=action,
+            actor=caller.actor,
+            targets=targets,
+            context=caller.context,
+            metadata=metadata or {},
+        )
 
     # ---- the organisation ---------------------------------------------------------------------
 
@@ -215,8 +250,15 @@ class Credentials:
         now = utcnow()
         _future(expires_at, now)
         async with self.db.write() as conn:
-            issued = await issue_scim_token(conn, caller.org_id, caller.organization, label, actor=caller.actor,
-                                            context=caller.context, expires_at=expires_at)
+            issued = await issue_scim_token(
+                conn,
+                caller.org_id,
+                caller.organization,
+                label,
+                actor=caller.actor,
+                context=caller.context,
+                expires_at=expires_at,
+            )
             row = await CredentialRepository(conn).token(caller.org_id, issued.id)
         return _token_view(row, now, issued.token)
 
@@ -228,15 +270,24 @@ class Credentials:
             if row is None:
                 raise NotFound("SCIM token not found.")
             if await repo.revoke_token(caller.org_id, token_id, now):
-                await audit.record(conn, self._event(caller, "scim_token.revoked",
-                                                     (audit.Target("scim_token", row.label),), {"prefix": row.prefix}))
+                await audit.record(
+                    conn,
+                    self._event(
+                        caller, "scim_token.revoked", (audit.Target("scim_token", row.label),), {"prefix": row.prefix}
+                    ),
+                )
             row = await repo.token(caller.org_id, token_id)
         credentials_changed()
         return _token_view(row, now)
 
     async def rotate_token(
-        self, caller: Caller, token_id: str, *, old_expires_at: datetime | None = None,
-        label: str | None = None, expires_at: datetime | None = None,
+        self,
+        caller: Caller,
+        token_id: str,
+        *,
+        old_expires_at: datetime | None = None,
+        label: str | None = None,
+        expires_at: datetime | None = None,
     ) -> TokenView:
         """A new token; the old one keeps working until ``old_expires_at`` (now if None), then stops."""
         now = utcnow()
@@ -256,7 +307,12 @@ class Credentials:
             await repo.expire_token(caller.org_id, token_id, cutoff)
             # The new token's scim_token.created says which token it replaces and when that one stops.
             issued = await issue_scim_token(
-                conn, caller.org_id, caller.organization, label or old.label, actor=caller.actor, context=caller.context,
+                conn,
+                caller.org_id,
+                caller.organization,
+                label or old.label,
+                actor=caller.actor,
+                context=caller.context,
                 expires_at=expires_at,
                 metadata={"replaces": old.prefix, "replaced_until": cutoff.isoformat(timespec="seconds")},
             )
@@ -284,10 +340,18 @@ class Credentials:
         id = str(uuid.uuid4())
         async with self.db.write() as conn:
             repo = CredentialRepository(conn)
-            await repo.add_client(id=id, org_id=caller.org_id, label=label, client_id=issued.client_id,
-                                  digest=issued.digest)
-            await audit.record(conn, self._event(caller, "oauth_client.created", (audit.Target("oauth_client", label),),
-                                                 {"client_id": issued.client_id}))
+            await repo.add_client(
+                id=id, org_id=caller.org_id, label=label, client_id=issued.client_id, digest=issued.digest
+            )
+            await audit.record(
+                conn,
+                self._event(
+                    caller,
+                    "oauth_client.created",
+                    (audit.Target("oauth_client", label),),
+                    {"client_id": issued.client_id},
+                ),
+            )
             row = await repo.client(caller.org_id, id)
         return _client_view(row, utcnow(), issued.secret)
 
@@ -302,9 +366,15 @@ class Credentials:
                 raise NotFound("OAuth client not found.")
             if not await repo.set_client_secret(caller.org_id, id, secrets.digest(secret), now):
                 raise Conflict("A revoked client's secret cannot be rotated.")
-            await audit.record(conn, self._event(caller, "oauth_client.secret_rotated",
-                                                 (audit.Target("oauth_client", row.label),),
-                                                 {"client_id": row.client_id}))
+            await audit.record(
+                conn,
+                self._event(
+                    caller,
+                    "oauth_client.secret_rotated",
+                    (audit.Target("oauth_client", row.label),),
+                    {"client_id": row.client_id},
+                ),
+            )
             row = await repo.client(caller.org_id, id)
         return _client_view(row, now, secret)
 
@@ -317,9 +387,15 @@ class Credentials:
             if row is None:
                 raise NotFound("OAuth client not found.")
             if await repo.revoke_client(caller.org_id, id, now):
-                await audit.record(conn, self._event(caller, "oauth_client.revoked",
-                                                     (audit.Target("oauth_client", row.label),),
-                                                     {"client_id": row.client_id}))
+                await audit.record(
+                    conn,
+                    self._event(
+                        caller,
+                        "oauth_client.revoked",
+                        (audit.Target("oauth_client", row.label),),
+                        {"client_id": row.client_id},
+                    ),
+                )
             row = await repo.client(caller.org_id, id)
         credentials_changed()
         return _client_view(row, now)
@@ -329,32 +405,54 @@ class Credentials:
             row = await CredentialRepository(conn).client_for_authentication(client_id)
         if row is None:
             return None
-        return OAuthClientSnapshot(row.id, row.client_id, row.label, row.org_id, row.slug, row.secret_hash,
-                                   row.revoked_at is not None)
+        return OAuthClientSnapshot(
+            row.id, row.client_id, row.label, row.org_id, row.slug, row.secret_hash, row.revoked_at is not None
+        )
 
     async def record_access_token(
-        self, client: OAuthClientSnapshot, token: str, scope: str, ttl_seconds: int, context: audit.RequestContext,
+        self,
+        client: OAuthClientSnapshot,
+        token: str,
+        scope: str,
+        ttl_seconds: int,
+        context: audit.RequestContext,
     ) -> None:
         """Store an access token issued to ``client`` (its digest only) and record ``oauth_token.issued``."""
         prefix = secrets.split(token, "sat")
         if prefix is None:
             raise ValueError("not an access token")
         now = utcnow()
-        caller = Caller(organization=client.org_slug, actor=audit.Actor("oauth_client", client.label), context=context,
-                        org_id=client.org_id)
+        caller = Caller(
+            organization=client.org_slug,
+            actor=audit.Actor("oauth_client", client.label),
+            context=context,
+            org_id=client.org_id,
+        )
         async with self.db.write() as conn:
             repo = CredentialRepository(conn)
-            await repo.add_access_token(id=str(uuid.uuid4()), client_pk=client.id, prefix=prefix,
-                                        digest=secrets.digest(token), scope=scope, issued_at=now,
-                                        expires_at=now + timedelta(seconds=ttl_seconds))
+            await repo.add_access_token(
+                id=str(uuid.uuid4()),
+                client_pk=client.id,
+                prefix=prefix,
+                digest=secrets.digest(token),
+                scope=scope,
+                issued_at=now,
+                expires_at=now + timedelta(seconds=ttl_seconds),
+            )
             await repo.record_usage({("sat", client.id): now})
             if time.monotonic() - self._purged_at > _PURGE_INTERVAL:
                 # Expired access tokens are dead weight; clearing them on the way costs one indexed delete.
                 self._purged_at = time.monotonic()
                 await repo.purge_access_tokens(now)
-            await audit.record(conn, self._event(caller, "oauth_token.issued",
-                                                 (audit.Target("oauth_client", client.label),),
-                                                 {"scope": scope, "expires_in": ttl_seconds, "prefix": prefix}))
+            await audit.record(
+                conn,
+                self._event(
+                    caller,
+                    "oauth_token.issued",
+                    (audit.Target("oauth_client", client.label),),
+                    {"scope": scope, "expires_in": ttl_seconds, "prefix": prefix},
+                ),
+            )
 
     # ---- admin and auditor accounts -----------------------------------------------------------
 
@@ -397,12 +495,18 @@ class Credentials:
             keys = await repo.list_keys(caller.org_id, id)
             active = [k for k in keys if _state(k.revoked_at, k.expires_at, now) == "active"]
             await repo.delete_account(caller.org_id, id)
-            await audit.record_many(conn, [
-                self._event(caller, "admin_key.revoked",
-                            (audit.Target("admin_key", k.label), audit.Target(row.role, row.email)),
-                            {"prefix": k.prefix, "account_removed": True})
-                for k in active
-            ])
+            await audit.record_many(
+                conn,
+                [
+                    self._event(
+                        caller,
+                        "admin_key.revoked",
+                        (audit.Target("admin_key", k.label), audit.Target(row.role, row.email)),
+                        {"prefix": k.prefix, "account_removed": True},
+                    )
+                    for k in active
+                ],
+            )
         credentials_changed()
 
     async def list_keys(self, caller: Caller, account_id: str) -> list[KeyView]:
@@ -433,25 +537,48 @@ class Credentials:
             if account is None or key is None:
                 raise NotFound("API key not found.")
             if await repo.revoke_key(caller.org_id, key_id, now):
-                await audit.record(conn, self._event(
-                    caller, "admin_key.revoked",
-                    (audit.Target("admin_key", key.label), audit.Target(account.role, account.email)),
-                    {"prefix": key.prefix},
-                ))
+                await audit.record(
+                    conn,
+                    self._event(
+                        caller,
+                        "admin_key.revoked",
+                        (audit.Target("admin_key", key.label), audit.Target(account.role, account.email)),
+                        {"prefix": key.prefix},
+                    ),
+                )
             key = await repo.key(caller.org_id, account_id, key_id)
         credentials_changed()
         return _key_view(key, now)
 
     async def _add_key(
-        self, conn: AsyncConnection, caller: Caller, account_id: str, email: str, role: str, label: str,
+        self,
+        conn: AsyncConnection,
+        caller: Caller,
+        account_id: str,
+        email: str,
+        role: str,
+        label: str,
         expires_at: datetime | None,
     ) -> KeyView:
         issued = secrets.issue("sk")
         id = str(uuid.uuid4())
         repo = CredentialRepository(conn)
-        await repo.add_key(id=id, account_id=account_id, org_id=caller.org_id, label=label, prefix=issued.prefix,
-                           digest=issued.digest, expires_at=expires_at)
-        await audit.record(conn, self._event(caller, "admin_key.created",
-                                             (audit.Target("admin_key", label), audit.Target(role, email)),
-                                             {"prefix": issued.prefix, "role": role}))
+        await repo.add_key(
+            id=id,
+            account_id=account_id,
+            org_id=caller.org_id,
+            label=label,
+            prefix=issued.prefix,
+            digest=issued.digest,
+            expires_at=expires_at,
+        )
+        await audit.record(
+            conn,
+            self._event(
+                caller,
+                "admin_key.created",
+                (audit.Target("admin_key", label), audit.Target(role, email)),
+                {"prefix": issued.prefix, "role": role},
+            ),
+        )
         return _key_view(await repo.key(caller.org_id, account_id, id), utcnow(), issued.plaintext)

@@ -36,7 +36,9 @@ class IssuedToken:
 
 def validate_slug(slug: str, what: str = "slug") -> str:
     if not _SLUG.match(slug):
-        raise InvalidValue(f"{what} must be 3–63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit.")
+        raise InvalidValue(
+            f"{what} must be 3–63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit."
+        )
     return slug
 
 
@@ -72,7 +74,9 @@ async def issue_scim_token(
     return IssuedToken(token_id, label, issued.plaintext, expires_at)
 
 
-async def create_organization(db: Database, slug: str, name: str | None = None, token_label: str = "default") -> IssuedToken:
+async def create_organization(
+    db: Database, slug: str, name: str | None = None, token_label: str = "default"
+) -> IssuedToken:
     """A new organisation and its first SCIM bearer token, in one transaction."""
     validate_slug(slug)
     async with db.write() as conn:

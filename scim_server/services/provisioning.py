@@ -24,8 +24,8 @@ from scim_server.storage.resources import (
     GROUPS,
     USERS,
     Kind,
-    MembershipRepository,
     MemberRow,
+    MembershipRepository,
     ResourceRepository,
     Stored,
 )
@@ -39,9 +39,7 @@ __all__ = ["Provisioning", "Result", "Preconditions"]
 
 #: What an update computes from the current resource: its new data, the names of the attributes
 #: that changed, and (for groups) how to apply membership changes, returning (added, removed).
-_Plan = tuple[
-    dict[str, Any], list[str], Callable[[AsyncConnection], Awaitable[tuple[list[str], list[str]]]] | None
-]
+_Plan = tuple[dict[str, Any], list[str], Callable[[AsyncConnection], Awaitable[tuple[list[str], list[str]]]] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +82,12 @@ class Provisioning:
     def _location(caller: Caller, rtype: ResourceType, id: str) -> str:
         return f"{caller.base_url}{rtype.endpoint}/{id}"
 
-    async def _record(self, conn: AsyncConnection, caller: Caller, events: Sequence[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]) -> None:
+    async def _record(
+        self,
+        conn: AsyncConnection,
+        caller: Caller,
+        events: Sequence[tuple[str, Sequence[audit.Target], Mapping[str, Any]]],
+    ) -> None:
         if not self.audit_enabled or not events:
             return
         drafts = [
@@ -101,7 +104,12 @@ class Provisioning:
         await audit.record_many(conn, drafts)
 
     async def _derived(
-        self, conn: AsyncConnection, caller: Caller, rtype: ResourceType, rows: Sequence[Stored], projection: Projection | None
+        self,
+        conn: AsyncConnection,
+        caller: Caller,
+        rtype: ResourceType,
+        rows: Sequence[Stored],
+        projection: Projection | None,
     ) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """A user's ``groups`` / a group's ``members``, loaded only when the response includes them."""
         key = "groups" if rtype.name == "User" else "members"
@@ -137,7 +145,9 @@ class Provisioning:
             item["display"] = display
         return item
 
-    def _render(self, caller: Caller, rtype: ResourceType, stored: Stored, derived: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _render(
+        self, caller: Caller, rtype: ResourceType, stored: Stored, derived: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
         return wire.render(
             resource_type=rtype.name,
             id=stored.id,
@@ -201,7 +211,9 @@ class Provisioning:
             groups |= await group_repo.ids_present(chunk)
         return await off_loop(_resolved, refs, known or {}, users, groups, group_id, size=size)
 
-    async def _member_targets(self, conn: AsyncConnection, caller: Caller, ids: Sequence[str]) -> dict[str, audit.Target]:
+    async def _member_targets(
+        self, conn: AsyncConnection, caller: Caller, ids: Sequence[str]
+    ) -> dict[str, audit.Target]:
         if not ids:
             return {}
         # In slices: one statement per thousand ids, never one with more parameters than
@@ -217,7 +229,12 @@ class Provisioning:
         return out
 
     async def _member_events(
-        self, conn: AsyncConnection, caller: Caller, group: Mapping[str, Any], added: Sequence[str], removed: Sequence[str]
+        self,
+        conn: AsyncConnection,
+        caller: Caller,
+        group: Mapping[str, Any],
+        added: Sequence[str],
+        removed: Sequence[str],
     ) -> list[tuple[str, Sequence[audit.Target], Mapping[str, Any]]]:
         if not self.audit_enabled or not (added or removed):
             return []
@@ -249,7 +266,9 @@ class Provisioning:
 
     # ---- use cases -----------------------------------------------------------------------------
 
-    async def create(self, caller: Caller, rtype: ResourceType, body: Any, projection: Projection | None = None) -> Result:
+    async def create(
+        self, caller: Caller, rtype: ResourceType, body: Any, projection: Projection | None = None
+    ) -> Result:
         normalised = await off_loop(normalise, rtype, body, size=json_size(body))
         kind = self._kind(rtype)
         now = utcnow()
@@ -269,9 +288,7 @@ class Provisioning:
             await self._record(conn, caller, events)
             return await self._result(conn, caller, rtype, stored, projection, derived)
 
-    async def get(
-        self, caller: Caller, rtype: ResourceType, id: str, projection: Projection | None = None
-    ) -> Result:
+    async def get(self, caller: Caller, rtype: ResourceType, id: str, projection: Projection | None = None) -> Result:
         async with self.db.read() as conn:
             stored = await self._load(ResourceRepository(conn, self._kind(rtype), caller.org_id), id)
             return await self._result(conn, caller, rtype, stored, projection)
@@ -455,11 +472,15 @@ class Provisioning:
             # Rare: a member filter other than `value eq`. Evaluate it on this group's member rows.
             rows = await _all_members(memberships, group_id)
             removed += await _remove_members(
-                memberships, group_id, await off_loop(_matching_members, changes.remove_where, rows, size=_MEMBER_BYTES * len(rows))
+                memberships,
+                group_id,
+                await off_loop(_matching_members, changes.remove_where, rows, size=_MEMBER_BYTES * len(rows)),
             )
         if changes.remove:
             removed += await _remove_members(memberships, group_id, changes.remove)
-        added = await _add_members(memberships, group_id, await self._resolve_members(conn, caller, changes.add, group_id))
+        added = await _add_members(
+            memberships, group_id, await self._resolve_members(conn, caller, changes.add, group_id)
+        )
         # A member removed and re-added in one request is still a member: report only net changes.
         removed_ids, added_ids = set(removed), set(added)
         net_removed = [m for m in removed if m not in added_ids]
@@ -513,7 +534,6 @@ class Provisioning:
                 member = target_for(rtype.name, current.data)
                 events += [("group.member_removed", (group_target(g), member), {}) for g in groups.values()]
             await self._record(conn, caller, events)
-
 
 
 #: What one member costs to handle, in bytes of input, for deciding to work off the loop.

@@ -42,13 +42,35 @@ _keys = table_of(AdminKey)
 CredentialKind = Literal["scim", "sat", "sk"]
 
 #: Columns that may be shown: never ``secret_hash``.
-TOKEN_COLUMNS = (_tokens.c.id, _tokens.c.label, _tokens.c.prefix, _tokens.c.created_at, _tokens.c.expires_at,
-                 _tokens.c.revoked_at, _tokens.c.last_used_at)
-CLIENT_COLUMNS = (_clients.c.id, _clients.c.label, _clients.c.client_id, _clients.c.created_at,
-                  _clients.c.secret_rotated_at, _clients.c.revoked_at, _clients.c.last_used_at)
+TOKEN_COLUMNS = (
+    _tokens.c.id,
+    _tokens.c.label,
+    _tokens.c.prefix,
+    _tokens.c.created_at,
+    _tokens.c.expires_at,
+    _tokens.c.revoked_at,
+    _tokens.c.last_used_at,
+)
+CLIENT_COLUMNS = (
+    _clients.c.id,
+    _clients.c.label,
+    _clients.c.client_id,
+    _clients.c.created_at,
+    _clients.c.secret_rotated_at,
+    _clients.c.revoked_at,
+    _clients.c.last_used_at,
+)
 ACCOUNT_COLUMNS = (_accounts.c.id, _accounts.c.email, _accounts.c.role, _accounts.c.created_at)
-KEY_COLUMNS = (_keys.c.id, _keys.c.account_id, _keys.c.label, _keys.c.prefix, _keys.c.created_at,
-               _keys.c.expires_at, _keys.c.revoked_at, _keys.c.last_used_at)
+KEY_COLUMNS = (
+    _keys.c.id,
+    _keys.c.account_id,
+    _keys.c.label,
+    _keys.c.prefix,
+    _keys.c.created_at,
+    _keys.c.expires_at,
+    _keys.c.revoked_at,
+    _keys.c.last_used_at,
+)
 
 _USAGE_TABLES = {"scim": _tokens, "sat": _clients, "sk": _keys}
 
@@ -84,8 +106,16 @@ class CredentialRepository:
         if kind == "scim":
             row = (
                 await self.conn.execute(
-                    select(_tokens.c.id, _tokens.c.label, _tokens.c.secret_hash, _tokens.c.expires_at,
-                           _tokens.c.revoked_at, _tokens.c.expiry_recorded_at, _orgs.c.id.label("org_id"), _orgs.c.slug)
+                    select(
+                        _tokens.c.id,
+                        _tokens.c.label,
+                        _tokens.c.secret_hash,
+                        _tokens.c.expires_at,
+                        _tokens.c.revoked_at,
+                        _tokens.c.expiry_recorded_at,
+                        _orgs.c.id.label("org_id"),
+                        _orgs.c.slug,
+                    )
                     .join(_orgs, _orgs.c.id == _tokens.c.org_id)
                     .where(_tokens.c.prefix == prefix)
                 )
@@ -93,16 +123,30 @@ class CredentialRepository:
             if row is None:
                 return None
             return CredentialRecord(
-                kind="scim", id=row.id, org_id=row.org_id, org_slug=row.slug, principal_kind="scim_token",
-                name=row.label, secret_hash=row.secret_hash, expires_at=row.expires_at,
-                revoked=row.revoked_at is not None, label=row.label,
+                kind="scim",
+                id=row.id,
+                org_id=row.org_id,
+                org_slug=row.slug,
+                principal_kind="scim_token",
+                name=row.label,
+                secret_hash=row.secret_hash,
+                expires_at=row.expires_at,
+                revoked=row.revoked_at is not None,
+                label=row.label,
                 expiry_recorded=row.expiry_recorded_at is not None,
             )
         if kind == "sat":
             access = (
                 await self.conn.execute(
-                    select(_clients.c.id, _clients.c.label, _clients.c.revoked_at, _access.c.secret_hash,
-                           _access.c.expires_at, _orgs.c.id.label("org_id"), _orgs.c.slug)
+                    select(
+                        _clients.c.id,
+                        _clients.c.label,
+                        _clients.c.revoked_at,
+                        _access.c.secret_hash,
+                        _access.c.expires_at,
+                        _orgs.c.id.label("org_id"),
+                        _orgs.c.slug,
+                    )
                     .join(_clients, _clients.c.id == _access.c.client_pk)
                     .join(_orgs, _orgs.c.id == _clients.c.org_id)
                     .where(_access.c.prefix == prefix)
@@ -112,14 +156,30 @@ class CredentialRepository:
                 return None
             # Usage is attributed to the client: access tokens live an hour, the client for years.
             return CredentialRecord(
-                kind="sat", id=access.id, org_id=access.org_id, org_slug=access.slug, principal_kind="oauth_client",
-                name=access.label, secret_hash=access.secret_hash, expires_at=access.expires_at,
-                revoked=access.revoked_at is not None, label=access.label,
+                kind="sat",
+                id=access.id,
+                org_id=access.org_id,
+                org_slug=access.slug,
+                principal_kind="oauth_client",
+                name=access.label,
+                secret_hash=access.secret_hash,
+                expires_at=access.expires_at,
+                revoked=access.revoked_at is not None,
+                label=access.label,
             )
         key = (
             await self.conn.execute(
-                select(_keys.c.id, _keys.c.label, _keys.c.secret_hash, _keys.c.expires_at, _keys.c.revoked_at,
-                       _accounts.c.email, _accounts.c.role, _orgs.c.id.label("org_id"), _orgs.c.slug)
+                select(
+                    _keys.c.id,
+                    _keys.c.label,
+                    _keys.c.secret_hash,
+                    _keys.c.expires_at,
+                    _keys.c.revoked_at,
+                    _accounts.c.email,
+                    _accounts.c.role,
+                    _orgs.c.id.label("org_id"),
+                    _orgs.c.slug,
+                )
                 .join(_accounts, _accounts.c.id == _keys.c.account_id)
                 .join(_orgs, _orgs.c.id == _keys.c.org_id)
                 .where(_keys.c.prefix == prefix)
@@ -128,8 +188,15 @@ class CredentialRepository:
         if key is None:
             return None
         return CredentialRecord(
-            kind="sk", id=key.id, org_id=key.org_id, org_slug=key.slug, principal_kind=key.role, name=key.email,
-            secret_hash=key.secret_hash, expires_at=key.expires_at, revoked=key.revoked_at is not None,
+            kind="sk",
+            id=key.id,
+            org_id=key.org_id,
+            org_slug=key.slug,
+            principal_kind=key.role,
+            name=key.email,
+            secret_hash=key.secret_hash,
+            expires_at=key.expires_at,
+            revoked=key.revoked_at is not None,
             label=key.label,
         )
 
@@ -173,9 +240,7 @@ class CredentialRepository:
 
     async def token(self, org_id: int, token_id: str) -> Any | None:
         return (
-            await self.conn.execute(
-                select(*TOKEN_COLUMNS).where(_tokens.c.org_id == org_id, _tokens.c.id == token_id)
-            )
+            await self.conn.execute(select(*TOKEN_COLUMNS).where(_tokens.c.org_id == org_id, _tokens.c.id == token_id))
         ).first()
 
     async def revoke_token(self, org_id: int, token_id: str, at: datetime) -> bool:
@@ -190,8 +255,11 @@ class CredentialRepository:
         """Bring a token's expiry forward to ``at`` (never later than an expiry it already has)."""
         await self.conn.execute(
             update(_tokens)
-            .where(_tokens.c.org_id == org_id, _tokens.c.id == token_id,
-                   (_tokens.c.expires_at.is_(None)) | (_tokens.c.expires_at > at))
+            .where(
+                _tokens.c.org_id == org_id,
+                _tokens.c.id == token_id,
+                (_tokens.c.expires_at.is_(None)) | (_tokens.c.expires_at > at),
+            )
             .values(expires_at=at)
         )
 
@@ -199,8 +267,9 @@ class CredentialRepository:
 
     async def add_client(self, *, id: str, org_id: int, label: str, client_id: str, digest: str) -> None:
         await self.conn.execute(
-            insert(_clients).values(id=id, org_id=org_id, label=label, client_id=client_id, secret_hash=digest,
-                                    created_at=utcnow())
+            insert(_clients).values(
+                id=id, org_id=org_id, label=label, client_id=client_id, secret_hash=digest, created_at=utcnow()
+            )
         )
 
     async def list_clients(self, org_id: int) -> list[Any]:
@@ -237,12 +306,26 @@ class CredentialRepository:
         return bool(result.rowcount)
 
     async def add_access_token(
-        self, *, id: str, client_pk: str, prefix: str, digest: str, scope: str, issued_at: datetime,
+        self,
+        *,
+        id: str,
+        client_pk: str,
+        prefix: str,
+        digest: str,
+        scope: str,
+        issued_at: datetime,
         expires_at: datetime,
     ) -> None:
         await self.conn.execute(
-            insert(_access).values(id=id, client_pk=client_pk, prefix=prefix, secret_hash=digest, scope=scope,
-                                   issued_at=issued_at, expires_at=expires_at)
+            insert(_access).values(
+                id=id,
+                client_pk=client_pk,
+                prefix=prefix,
+                secret_hash=digest,
+                scope=scope,
+                issued_at=issued_at,
+                expires_at=expires_at,
+            )
         )
 
     async def purge_access_tokens(self, before: datetime) -> int:
@@ -252,11 +335,14 @@ class CredentialRepository:
     # ---- admin accounts and keys --------------------------------------------------------------
 
     async def add_account(self, *, id: str, org_id: int, email: str, role: str) -> None:
-        with translate_unique(lambda: Conflict(f"An account with email {email!r} already exists in this organisation.")):
+        with translate_unique(
+            lambda: Conflict(f"An account with email {email!r} already exists in this organisation.")
+        ):
             async with self.conn.begin_nested():
                 await self.conn.execute(
-                    insert(_accounts).values(id=id, org_id=org_id, email=email, email_norm=email.lower(), role=role,
-                                             created_at=utcnow())
+                    insert(_accounts).values(
+                        id=id, org_id=org_id, email=email, email_norm=email.lower(), role=role, created_at=utcnow()
+                    )
                 )
 
     async def list_accounts(self, org_id: int) -> list[Any]:
@@ -286,12 +372,27 @@ class CredentialRepository:
         return bool(result.rowcount)
 
     async def add_key(
-        self, *, id: str, account_id: str, org_id: int, label: str, prefix: str, digest: str,
+        self,
+        *,
+        id: str,
+        account_id: str,
+        org_id: int,
+        label: str,
+        prefix: str,
+        digest: str,
         expires_at: datetime | None,
     ) -> None:
         await self.conn.execute(
-            insert(_keys).values(id=id, account_id=account_id, org_id=org_id, label=label, prefix=prefix,
-                                 secret_hash=digest, created_at=utcnow(), expires_at=expires_at)
+            insert(_keys).values(
+                id=id,
+                account_id=account_id,
+                org_id=org_id,
+                label=label,
+                prefix=prefix,
+                secret_hash=digest,
+                created_at=utcnow(),
+                expires_at=expires_at,
+            )
         )
 
     async def list_keys(self, org_id: int, account_id: str) -> list[Any]:
@@ -306,8 +407,9 @@ class CredentialRepository:
     async def key(self, org_id: int, account_id: str, key_id: str) -> Any | None:
         return (
             await self.conn.execute(
-                select(*KEY_COLUMNS).where(_keys.c.org_id == org_id, _keys.c.account_id == account_id,
-                                           _keys.c.id == key_id)
+                select(*KEY_COLUMNS).where(
+                    _keys.c.org_id == org_id, _keys.c.account_id == account_id, _keys.c.id == key_id
+                )
             )
         ).first()
 

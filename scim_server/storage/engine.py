@@ -308,17 +308,16 @@ class Database:
             async with self.write() as conn:
                 yield conn
             return
-        async with self._seal_gate:
-            async with self.engine.connect() as conn:
-                await conn.execution_options(write="log")
-                raw = (await conn.get_raw_connection()).driver_connection
-                assert raw is not None
-                transaction = attach(conn, HostTransaction(raw.sqlite3_connection))
-                try:
-                    async with conn.begin():
-                        yield conn
-                finally:
-                    detach(conn)  # back to the pool: readers must not see a writer's state
+        async with self._seal_gate, self.engine.connect() as conn:
+            await conn.execution_options(write="log")
+            raw = (await conn.get_raw_connection()).driver_connection
+            assert raw is not None
+            transaction = attach(conn, HostTransaction(raw.sqlite3_connection))
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                detach(conn)  # back to the pool: readers must not see a writer's state
         if self._checkpointer is not None:
             self._checkpointer.wrote(LOG_SCHEMA)
         transaction.run_after_commit()

@@ -39,7 +39,12 @@ class OrganizationRepository:
     ) -> None:
         await self.conn.execute(
             insert(_tokens).values(
-                id=id, org_id=org_id, label=label, prefix=prefix, secret_hash=digest,
-                created_at=utcnow(), expires_at=expires_at,
+                id=id,
+                org_id=org_id,
+                label=label,
+                prefix=prefix,
+                secret_hash=digest,
+                created_at=utcnow(),
+                expires_at=expires_at,
             )
         )

@@ -267,7 +267,13 @@ class MembershipRepository:
         if not members:
             return []
         rows = [
-            {"group_id": group_id, "member_id": m, "org_id": self.org_id, "member_type": t, "display": _fits("members.display", d)}
+            {
+                "group_id": group_id,
+                "member_id": m,
+                "org_id": self.org_id,
+                "member_type": t,
+                "display": _fits("members.display", d),
+            }
             for m, t, d in members
         ]
         if len(rows) == 1:

@@ -50,7 +50,9 @@ class ScimToken(SQLModel, table=True):
     __tablename__ = "scim_tokens"
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
-    org_id: int = Field(sa_column=Column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True))
+    org_id: int = Field(
+        sa_column=Column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     label: str = Field(sa_column=Column(String(63), nullable=False))
     prefix: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
     secret_hash: str = Field(sa_column=Column(String(64), nullable=False))
@@ -127,7 +129,9 @@ class OAuthClient(SQLModel, table=True):
     __tablename__ = "oauth_clients"
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
-    org_id: int = Field(sa_column=Column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True))
+    org_id: int = Field(
+        sa_column=Column(ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
     label: str = Field(sa_column=Column(String(63), nullable=False))
     #: Public; doubles as the lookup key for client authentication.
     client_id: str = Field(sa_column=Column(String(64), nullable=False, unique=True))

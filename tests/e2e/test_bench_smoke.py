@@ -107,6 +107,8 @@ def test_smoke_run(runs: dict[str, Run], script: str) -> None:
     run = runs[script]
     if run.skipped:
         pytest.skip(run.skipped)
-    assert run.returncode == 0, f"{script} --smoke exited {run.returncode} after {run.seconds:.0f} s:\n{run.output[-4000:]}"
+    assert run.returncode == 0, (
+        f"{script} --smoke exited {run.returncode} after {run.seconds:.0f} s:\n{run.output[-4000:]}"
+    )
     missing = [label for label in SUITE[script][2] if label not in run.output]
     assert not missing, f"{script} --smoke did not print {missing}:\n{run.output[-4000:]}"

@@ -17,6 +17,7 @@ from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.slow
 
+
 def _provisioned(server: LiveServer) -> list[dict[str, object]]:
     done = server.run("audit", "export", "--org", "acme", "--format", "ndjson", "--action", "user.provisioned")
     assert done.returncode == 0, done.stderr
@@ -30,7 +31,9 @@ def test_export_and_verify_and_tamper_detection(tmp_path: Path) -> None:
     with server:
         with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}) as client:
             for i in range(5):
-                r = client.post("/Users", json={"userName": f"u{i}@acme.example", "emails": [{"value": f"u{i}@acme.example"}]})
+                r = client.post(
+                    "/Users", json={"userName": f"u{i}@acme.example", "emails": [{"value": f"u{i}@acme.example"}]}
+                )
                 assert r.status_code == 201
         deadline = time.monotonic() + 20
         while len(_provisioned(server)) < 5 and time.monotonic() < deadline:

@@ -42,7 +42,9 @@ async def test_create_test_pause_and_delete_a_webhook_stream(tmp_path: Path) -> 
     receiver = WebhookReceiver(_SECRET)
     async with Served(receiver.app) as served:
         config = json.dumps({"url": f"{served.url}/hook", "secret": _SECRET})
-        code, out, err = await _cli(env, "stream", "create", "--org", "acme", "--type", "webhook", "--name", "siem", "--config", config)
+        code, out, err = await _cli(
+            env, "stream", "create", "--org", "acme", "--type", "webhook", "--name", "siem", "--config", config
+        )
         assert code == 0, err
         created = json.loads(out)
         assert created["state"] == "active" and created["config"]["url"].endswith("/hook")
@@ -57,7 +59,9 @@ async def test_create_test_pause_and_delete_a_webhook_stream(tmp_path: Path) -> 
         listed = json.loads((await _cli(env, "stream", "list", "--org", "acme", "--json"))[1])
         assert [s["name"] for s in listed] == ["siem"] and _SECRET not in json.dumps(listed)
 
-        code, _, err = await _cli(env, "stream", "create", "--org", "acme", "--type", "webhook", "--name", "bad", "--config", "{not json")
+        code, _, err = await _cli(
+            env, "stream", "create", "--org", "acme", "--type", "webhook", "--name", "bad", "--config", "{not json"
+        )
         assert code == 2 and "not valid JSON" in err
         code, _, err = await _cli(env, "stream", "show", "--org", "nobody", created["id"])
         assert code == 2 and "no organisation" in err

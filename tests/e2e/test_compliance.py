@@ -18,6 +18,8 @@ def test_scim2_tester_reports_no_failures(database_url: str) -> None:
         with httpx2.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
             results = check_server(SyncSCIMClient(http))
     # Only outright passes count: a skipped check would mean a feature we advertise went untested.
-    failures = [f"{r.status.name} {r.title}: {r.reason}" for r in results if r.status not in (Status.SUCCESS, Status.COMPLIANT)]
+    failures = [
+        f"{r.status.name} {r.title}: {r.reason}" for r in results if r.status not in (Status.SUCCESS, Status.COMPLIANT)
+    ]
     assert len(results) > 100
     assert failures == []

@@ -20,8 +20,8 @@ import pytest
 
 from tests.support.replay import (
     FixtureError,
-    ReplayFailure,
     Replayer,
+    ReplayFailure,
     discover_fixtures,
     load_fixture,
     match,
@@ -206,7 +206,11 @@ def _write_fixture(tmp_path: Path, steps: Sequence[Mapping[str, Any]], **extra: 
 
 
 def test_loader_refuses_typos(tmp_path: Path) -> None:
-    step = {"name": "a", "request": {"method": "GET", "path": "/Users"}, "expect": {"status": 200, "json": {"x": {"$lenn": 1}}}}
+    step = {
+        "name": "a",
+        "request": {"method": "GET", "path": "/Users"},
+        "expect": {"status": 200, "json": {"x": {"$lenn": 1}}},
+    }
     with pytest.raises(FixtureError, match=r"unknown matcher"):
         load_fixture(_write_fixture(tmp_path, [step]))
     step = {"name": "a", "request": {"method": "GET", "path": "/Users?count=1"}, "expect": {"status": 200}}
@@ -263,7 +267,13 @@ async def test_paginate_catches_a_server_that_repeats_resources(tmp_path: Path) 
         ids = [{"id": str(i)} for i in range(2)]
         return httpx.Response(
             200,
-            json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 3, "startIndex": 1, "itemsPerPage": 2, "Resources": ids},
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                "totalResults": 3,
+                "startIndex": 1,
+                "itemsPerPage": 2,
+                "Resources": ids,
+            },
         )
 
     steps = [{"name": "page", "paginate": {"path": "/Users", "count": 2}, "expect": {"totalResults": 3, "pages": 2}}]

@@ -39,8 +39,9 @@ class Live:
         return await self.http.post("/oauth/token", data={**data, "client_id": client_id, "client_secret": secret})
 
     async def scim(self, access_token: str, method: str = "GET", path: str = "/Users", **kw: Any) -> httpx.Response:
-        return await self.http.request(method, f"/scim/v2{path}", headers={"Authorization": f"Bearer {access_token}"},
-                                       **kw)
+        return await self.http.request(
+            method, f"/scim/v2{path}", headers={"Authorization": f"Bearer {access_token}"}, **kw
+        )
 
 
 @pytest.fixture
@@ -116,11 +117,16 @@ async def test_rfc6749_error_responses(live: Live) -> None:
     assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
     as_json = await live.http.post("/oauth/token", json={"grant_type": "client_credentials"}, auth=(cid, secret))
     assert as_json.status_code == 400 and as_json.json()["error"] == "invalid_request"
-    twice = await live.http.post("/oauth/token", content=b"grant_type=client_credentials&grant_type=client_credentials",
-                                 headers={"content-type": "application/x-www-form-urlencoded"}, auth=(cid, secret))
+    twice = await live.http.post(
+        "/oauth/token",
+        content=b"grant_type=client_credentials&grant_type=client_credentials",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        auth=(cid, secret),
+    )
     assert twice.status_code == 400 and twice.json()["error"] == "invalid_request"
-    both = await live.http.post("/oauth/token", data={"grant_type": "client_credentials", "client_secret": secret},
-                                auth=(cid, secret))
+    both = await live.http.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_secret": secret}, auth=(cid, secret)
+    )
     assert both.status_code == 400 and both.json()["error"] == "invalid_request"
     assert (await live.token(cid, secret, scope="scim")).status_code == 200
 
@@ -168,8 +174,11 @@ async def test_access_tokens_expire(database_url: str) -> None:
         svc = Credentials(app.state.db)
         client = await svc.create_client(await svc.operator("acme"), "short-lived")
         async with api_client(app, None) as http:
-            answer = await http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                                     auth=(client.client_id, client.client_secret or ""))
+            answer = await http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(client.client_id, client.client_secret or ""),
+            )
             assert answer.json()["expires_in"] == 1
             bearer = {"Authorization": f"Bearer {answer.json()['access_token']}"}
             assert (await http.get("/scim/v2/Users", headers=bearer)).status_code == 200
@@ -188,6 +197,7 @@ async def test_plain_http_is_refused_unless_a_trusted_proxy_says_https(app_env: 
         plain = await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=auth)
         assert plain.status_code == 400 and plain.json()["error"] == "invalid_request"
         assert "HTTPS" in plain.json()["error_description"]
-        proxied = await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=auth,
-                                  headers={"x-forwarded-proto": "https"})
+        proxied = await http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, auth=auth, headers={"x-forwarded-proto": "https"}
+        )
         assert proxied.status_code == 200

@@ -35,8 +35,11 @@ class World:
 
 
 async def _scim(app: Any, token: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://scim.test/scim/v2",
-                             headers={"Authorization": f"Bearer {token}"})
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="https://scim.test/scim/v2",
+        headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 async def _build(app: Any) -> World:
@@ -67,8 +70,11 @@ async def _build(app: Any) -> World:
 
     client = await svc.create_client(acme, "acme-entra")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://auth.test") as http:
-        answer = await http.post("/oauth/token", data={"grant_type": "client_credentials"},
-                                 auth=(client.client_id, client.client_secret or ""))
+        answer = await http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client.client_id, client.client_secret or ""),
+        )
         assert answer.status_code == 200, answer.text
         access_token = answer.json()["access_token"]
 
@@ -82,26 +88,56 @@ async def _build(app: Any) -> World:
     world.ids["account"], world.ids["key"] = target.id, target.key.id
     async with await _scim(app, acme_token) as scim:
         for name, user in (("user", "jane@acme.example"), ("user2", "joe@acme.example")):
-            created = await scim.post("/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                                                      "userName": user})
+            created = await scim.post(
+                "/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user}
+            )
             assert created.status_code == 201, created.text
             world.ids[name] = created.json()["id"]
     globex_client = await svc.create_client(globex, "globex-okta")
     globex_user_token = (await svc.create_token(globex, "globex-idp")).token
     async with await _scim(app, globex_token) as scim:
-        created = await scim.post("/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                                                  "userName": "kim@globex.example"})
+        created = await scim.post(
+            "/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "kim@globex.example"}
+        )
         world.globex_marks |= {created.json()["id"], "kim@globex.example"}
 
-    world.api_key = {"none": None, "wrong_org": globex_admin, "scim_token": acme_token, "oauth_token": access_token,
-                     "auditor": auditor, "admin": admin, "revoked": revoked_key, "expired": expired_key}
-    world.scim_key = {"none": None, "wrong_org": globex_token, "scim_token": acme_token, "oauth_token": access_token,
-                      "auditor": auditor, "admin": admin, "revoked": revoked_token.token,
-                      "expired": expired_token.token}
-    world.acme_marks = {*world.ids.values(), client.client_id, "acme-rotate-me", "acme-entra", "boss@acme.example",
-                        "target@acme.example", "jane@acme.example", "reader@acme.example"}
-    world.globex_marks |= {globex_client.client_id, "globex-okta", "globex-idp", "boss@globex.example",
-                           str(globex_user_token)}
+    world.api_key = {
+        "none": None,
+        "wrong_org": globex_admin,
+        "scim_token": acme_token,
+        "oauth_token": access_token,
+        "auditor": auditor,
+        "admin": admin,
+        "revoked": revoked_key,
+        "expired": expired_key,
+    }
+    world.scim_key = {
+        "none": None,
+        "wrong_org": globex_token,
+        "scim_token": acme_token,
+        "oauth_token": access_token,
+        "auditor": auditor,
+        "admin": admin,
+        "revoked": revoked_token.token,
+        "expired": expired_token.token,
+    }
+    world.acme_marks = {
+        *world.ids.values(),
+        client.client_id,
+        "acme-rotate-me",
+        "acme-entra",
+        "boss@acme.example",
+        "target@acme.example",
+        "jane@acme.example",
+        "reader@acme.example",
+    }
+    world.globex_marks |= {
+        globex_client.client_id,
+        "globex-okta",
+        "globex-idp",
+        "boss@globex.example",
+        str(globex_user_token),
+    }
     return world
 
 
@@ -145,11 +181,21 @@ SCIM = (
     Call("GET", "/scim/v2/Users", 200),
     Call("GET", "/scim/v2/Users/{user}", 200),
     Call("GET", "/scim/v2/Groups", 200),
-    Call("POST", "/scim/v2/Users", 201,
-         {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "new@example.org"}),
-    Call("PATCH", "/scim/v2/Users/{user}", 200,
-         {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-          "Operations": [{"op": "replace", "path": "active", "value": False}]}),
+    Call(
+        "POST",
+        "/scim/v2/Users",
+        201,
+        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "new@example.org"},
+    ),
+    Call(
+        "PATCH",
+        "/scim/v2/Users/{user}",
+        200,
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": False}],
+        },
+    ),
     Call("DELETE", "/scim/v2/Users/{user2}", 204),
 )
 
@@ -186,8 +232,10 @@ async def test_access_matrix(app_env: Callable[..., Any], case: str) -> None:
     unknown_api = await _call(app, "sk_000000000000_" + "x" * 43, API[0], world.ids)
     unknown_scim = await _call(app, "scim_000000000000_" + "x" * 43, SCIM[0], world.ids)
     failures: list[str] = []
-    for calls, keys, expected, unknown in ((API, world.api_key, _expected_api, unknown_api),
-                                           (SCIM, world.scim_key, _expected_scim, unknown_scim)):
+    for calls, keys, expected, unknown in (
+        (API, world.api_key, _expected_api, unknown_api),
+        (SCIM, world.scim_key, _expected_scim, unknown_scim),
+    ):
         for call in calls:
             response = await _call(app, keys[case], call, world.ids)
             want = expected(case, call)
@@ -241,8 +289,16 @@ async def _assert_acme_users_untouched(world: World) -> None:
 def test_every_admin_route_is_in_the_matrix() -> None:
     from scim_server.api.admin._operations import OPERATIONS
 
-    assert {(op.method, op.path) for op in OPERATIONS} == {(c.method, c.path.removeprefix("/api/v1")
-                                                            .replace("{token2}", "{id}").replace("{client2}", "{id}")
-                                                            .replace("{token}", "{id}").replace("{client}", "{id}")
-                                                            .replace("{account}", "{id}").replace("{key}", "{key_id}"))
-                                                           for c in API}
+    assert {(op.method, op.path) for op in OPERATIONS} == {
+        (
+            c.method,
+            c.path.removeprefix("/api/v1")
+            .replace("{token2}", "{id}")
+            .replace("{client2}", "{id}")
+            .replace("{token}", "{id}")
+            .replace("{client}", "{id}")
+            .replace("{account}", "{id}")
+            .replace("{key}", "{key_id}"),
+        )
+        for c in API
+    }

@@ -15,8 +15,11 @@ import pytest
 from tests.conftest import Tenant
 from tests.support.credentials import admin_key, api_client
 
-_WEBHOOK = {"type": "webhook", "name": "siem", "config": {"url": "https://siem.acme.example/hook",
-                                                          "secret": "whsec_" + "QUJD" * 8}}
+_WEBHOOK = {
+    "type": "webhook",
+    "name": "siem",
+    "config": {"url": "https://siem.acme.example/hook", "secret": "whsec_" + "QUJD" * 8},
+}
 
 
 def _api_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -48,13 +51,17 @@ _BODIES = [
 
 
 @pytest.mark.parametrize(("method", "path"), _EACH_API)
-async def test_unknown_query_parameters_are_refused_by_every_api(api: httpx.AsyncClient, method: str, path: str) -> None:
+async def test_unknown_query_parameters_are_refused_by_every_api(
+    api: httpx.AsyncClient, method: str, path: str
+) -> None:
     body = _api_error(await api.request(method, path, params={"page_size": "5"}), 400, "unknown_parameter")
     assert "page_size" in body["message"] and body["details"]["unknown"] == ["page_size"]
 
 
 @pytest.mark.parametrize(("path", "good"), _BODIES)
-async def test_unknown_body_fields_are_refused_by_every_api(api: httpx.AsyncClient, path: str, good: dict[str, Any]) -> None:
+async def test_unknown_body_fields_are_refused_by_every_api(
+    api: httpx.AsyncClient, path: str, good: dict[str, Any]
+) -> None:
     body = _api_error(await api.post(path, json={**good, "colour": "red"}), 400, "unknown_field")
     assert "colour" in body["message"] and body["details"]["unknown"] == ["colour"]
     assert set(good) <= set(body["details"]["accepted"])
@@ -72,9 +79,15 @@ async def test_unknown_fields_on_operations_without_a_body(api: httpx.AsyncClien
 @pytest.mark.parametrize("path", ["/api/v1/tokens", "/api/v1/streams", "/api/v1/audit/retention"])
 async def test_bodies_are_json_objects_of_bounded_size(api: httpx.AsyncClient, path: str) -> None:
     method = "PUT" if path.endswith("retention") else "POST"
-    form = await api.request(method, path, content=b"label=x", headers={"content-type": "application/x-www-form-urlencoded"})
+    form = await api.request(
+        method, path, content=b"label=x", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     _api_error(form, 415, "unsupported_media_type")
-    _api_error(await api.request(method, path, content=b"{nope", headers={"content-type": "application/json"}), 400, "invalid_json")
+    _api_error(
+        await api.request(method, path, content=b"{nope", headers={"content-type": "application/json"}),
+        400,
+        "invalid_json",
+    )
     _api_error(await api.request(method, path, json=["a", "list"]), 400, "invalid_request")
     # Over the API's limit (64 KiB), and over the server's (1 MiB, refused before the app reads it).
     for size in (70_000, 2_000_000):
@@ -96,14 +109,19 @@ async def test_the_error_shape_is_the_same_on_every_api(api: httpx.AsyncClient, 
     for response in unauthorized:
         _api_error(response, 401, "unauthorized")
         assert response.headers["www-authenticate"].startswith("Bearer")
-    wrong_method = [await api.put("/api/v1/tokens"), await api.delete("/api/v1/audit/events"),
-                    await api.put("/api/v1/streams")]
+    wrong_method = [
+        await api.put("/api/v1/tokens"),
+        await api.delete("/api/v1/audit/events"),
+        await api.put("/api/v1/streams"),
+    ]
     for response in wrong_method:
         _api_error(response, 405, "method_not_allowed")
 
 
 async def test_pages_nothing_serves_are_a_plain_404(acme: Tenant, app_env: Any) -> None:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app_env.app), base_url="https://scimtrail.test") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app_env.app), base_url="https://scimtrail.test"
+    ) as http:
         for path in ("/", "/portal", "/scim", "/scim/v1/Users", "/favicon.ico"):
             body = _api_error(await http.get(path), 404, "not_found")
             assert "schemas" not in body and path in body["message"]
@@ -120,6 +138,7 @@ async def test_pages_nothing_serves_are_a_plain_404(acme: Tenant, app_env: Any) 
 
 
 async def test_scim_keeps_its_own_413(acme: Tenant) -> None:
-    response = await acme.client.post("/Users", content=b"{" + b" " * 2_000_000 + b"}",
-                                      headers={"content-type": "application/scim+json"})
+    response = await acme.client.post(
+        "/Users", content=b"{" + b" " * 2_000_000 + b"}", headers={"content-type": "application/scim+json"}
+    )
     assert response.status_code == 413 and response.json()["status"] == "413"

@@ -27,8 +27,11 @@ class Env:
         self.key = key
 
     def scim(self, token: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="https://scim.test/scim/v2",
-                                 headers={"Authorization": f"Bearer {token}"})
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="https://scim.test/scim/v2",
+            headers={"Authorization": f"Bearer {token}"},
+        )
 
     async def settle(self) -> None:
         """Let fire-and-forget writes (last_used_at, expiry events, rejection tallies) land."""
@@ -56,8 +59,16 @@ async def test_token_is_shown_once_and_listed_without_secrets(env: Env) -> None:
     one = await env.api.get(f"/api/v1/tokens/{token['id']}")
     for answer in (listing, one):
         assert token["token"] not in answer.text and '"token"' not in answer.text and "hash" not in answer.text
-    assert set(one.json()) == {"id", "label", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at",
-                               "state"}
+    assert set(one.json()) == {
+        "id",
+        "label",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+        "state",
+    }
     async with env.scim(token["token"]) as scim:
         assert (await scim.get("/Users")).status_code == 200
     [event] = [e for e in await events(env.db, "acme", "scim_token.created") if e["targets"][0]["name"] == "okta-prod"]
@@ -230,8 +241,16 @@ async def test_audit_authorize_callback_gives_role_and_org(env: Env) -> None:
 
     def request(key: str | None) -> Request:
         headers = [(b"authorization", f"Bearer {key}".encode())] if key else []
-        return Request({"type": "http", "method": "GET", "path": "/api/v1/audit/events", "headers": headers,
-                        "client": ("198.51.100.4", 5000), "query_string": b""})
+        return Request(
+            {
+                "type": "http",
+                "method": "GET",
+                "path": "/api/v1/audit/events",
+                "headers": headers,
+                "client": ("198.51.100.4", 5000),
+                "query_string": b"",
+            }
+        )
 
     auditor = await guard.authorize(request(reader["key"]["key"]))
     assert auditor is not None and auditor.role == "auditor" and auditor.organization == "acme"
@@ -247,8 +266,11 @@ async def test_no_secret_reaches_the_logs(env: Env) -> None:
     with structlog.testing.capture_logs() as logs:
         token = (await env.api.post("/api/v1/tokens", json={"label": "okta"})).json()["token"]
         client = (await env.api.post("/api/v1/oauth-clients", json={"label": "entra"})).json()
-        answer = await env.api.post("/oauth/token", data={"grant_type": "client_credentials"},
-                                    auth=(client["client_id"], client["client_secret"]))
+        answer = await env.api.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(client["client_id"], client["client_secret"]),
+        )
         async with env.scim(answer.json()["access_token"]) as scim:
             await scim.get("/Users")
         async with env.scim(token + "x") as scim:

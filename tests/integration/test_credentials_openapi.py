@@ -22,8 +22,10 @@ async def _nobody(request: Request) -> audit.Caller | None:
 
 def _audit_sections() -> list[Any]:
     # Described, never served: nothing here touches a database.
-    return [audit.audit_section(None, _nobody, prefix="/audit"),  # type: ignore[arg-type]
-            audit.streams_section(None, secret_key=b"k", authorize=_nobody, prefix="/streams")]  # type: ignore[arg-type]
+    return [
+        audit.audit_section(None, _nobody, prefix="/audit"),  # type: ignore[arg-type]
+        audit.streams_section(None, secret_key=b"k", authorize=_nobody, prefix="/streams"),
+    ]  # type: ignore[arg-type]
 
 
 def test_document_is_valid_openapi_3_1() -> None:
@@ -34,8 +36,13 @@ def test_document_is_valid_openapi_3_1() -> None:
 
 def test_every_route_is_documented_and_every_documented_operation_is_routed() -> None:
     app = api_v1(credentials=None, guard=None, sections=_audit_sections())  # type: ignore[arg-type]
-    routed = {(m.lower(), r.path) for r in app.routes if isinstance(r, Route) and r.path != "/openapi.json"
-              for m in (r.methods or ()) if m != "HEAD"}
+    routed = {
+        (m.lower(), r.path)
+        for r in app.routes
+        if isinstance(r, Route) and r.path != "/openapi.json"
+        for m in (r.methods or ())
+        if m != "HEAD"
+    }
     document = openapi_document(_audit_sections())
     documented = {(m, p) for p, item in document["paths"].items() for m in item if m in _METHODS}
     assert routed == documented

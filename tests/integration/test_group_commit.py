@@ -91,7 +91,9 @@ async def test_a_failed_commit_fails_every_unit_that_shared_it(sqlite_db) -> Non
     assert _committed(path, "SELECT count(*) FROM deferred_child") == [(0,)]
     # Sharing the failed COMMIT, the others failed with it; none was told it committed when it had not.
     for n, outcome in ((1, outcomes[0]), (2, outcomes[2])):
-        assert _committed(path, f"SELECT count(*) FROM items WHERE n = {n}") == [(0 if isinstance(outcome, Exception) else 1,)]
+        assert _committed(path, f"SELECT count(*) FROM items WHERE n = {n}") == [
+            (0 if isinstance(outcome, Exception) else 1,)
+        ]
 
     # The writer recovers: the next unit commits on its own.
     await good(3)

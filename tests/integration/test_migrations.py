@@ -10,12 +10,11 @@ from sqlalchemy import text
 
 from audit import Relay, record_many  # importing audit registers its tables
 from audit import search_index as index
-from audit.query import EventFilter, search_page
 from audit.backends import seal_pending
+from audit.query import EventFilter, search_page
 from scim_server.storage import create_engine, metadata, upgrade
 from scim_server.storage.engine import Database
 from tests.integration.audit.conftest import provisioned
-
 
 #: Created by raw DDL in the migration (full-text search), so the models do not declare them.
 _RAW_DDL = {"ix_audit_events_search", "audit_events_fts"}
@@ -34,9 +33,11 @@ _SQLITE_ONLY = {"scimtrail_write_lock"}
 def _diff(sync_conn: Any) -> list[Any]:
     skipped = _RAW_DDL | (_POSTGRESQL_ONLY if sync_conn.dialect.name != "postgresql" else set())
     if sync_conn.dialect.name == "sqlite":
-        skipped |= _SQLITE_LOG_TABLES | _SQLITE_ONLY | {
-            i.name for t in _SQLITE_LOG_TABLES for i in metadata.tables[t].indexes if i.name
-        }
+        skipped |= (
+            _SQLITE_LOG_TABLES
+            | _SQLITE_ONLY
+            | {i.name for t in _SQLITE_LOG_TABLES for i in metadata.tables[t].indexes if i.name}
+        )
 
     def declared(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
         return not (name and (name in skipped or name.startswith("audit_events_fts_")))
@@ -61,8 +62,7 @@ async def test_upgrade_matches_the_models_and_is_repeatable(database_url: str) -
                 assert _POSTGRESQL_ONLY.isdisjoint(names)
                 # The log is in its own file (0005), with its indexes and triggers, and only there.
                 log = {
-                    (r.type, r.name)
-                    for r in await conn.execute(text("SELECT type, name FROM audit_log.sqlite_master"))
+                    (r.type, r.name) for r in await conn.execute(text("SELECT type, name FROM audit_log.sqlite_master"))
                 }
                 main = set((await conn.execute(text("SELECT name FROM main.sqlite_master"))).scalars())
                 for table in _SQLITE_LOG_TABLES | {"audit_events_fts", "audit_events_fts_targets", "audit_seal_state"}:
@@ -126,9 +126,13 @@ async def test_a_log_from_before_0003_keeps_its_events_and_its_target_filter(dat
         if db.dialect == "sqlite":
             async with db.read() as conn:
                 assert (await conn.execute(text("SELECT count(*) FROM audit_log.audit_events"))).scalar_one() == 4
-                assert (await conn.execute(text("SELECT count(*) FROM audit_log.audit_events_fts_state"))).scalar_one() == 1
+                assert (
+                    await conn.execute(text("SELECT count(*) FROM audit_log.audit_events_fts_state"))
+                ).scalar_one() == 1
             async with db.write() as conn:
                 await conn.execute(text("INSERT INTO audit_events_fts(audit_events_fts) VALUES ('integrity-check')"))
-                await conn.execute(text("INSERT INTO audit_events_fts_targets(audit_events_fts_targets) VALUES ('integrity-check')"))
+                await conn.execute(
+                    text("INSERT INTO audit_events_fts_targets(audit_events_fts_targets) VALUES ('integrity-check')")
+                )
     finally:
         await db.dispose()

@@ -45,15 +45,19 @@ def test_zero_rate_disables_limiting() -> None:
 
 @pytest.fixture
 async def limited_app(database_url: str) -> AsyncIterator[Any]:
-    app = create_app(Settings.from_env({}, database_url=database_url, relay="off",
-                                       rate_limit_per_second=2.0, rate_limit_burst=3))
+    app = create_app(
+        Settings.from_env({}, database_url=database_url, relay="off", rate_limit_per_second=2.0, rate_limit_burst=3)
+    )
     async with app.router.lifespan_context(app):
         yield app
 
 
 async def _scim(app: Any, token: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://scim.test/scim/v2",
-                             headers={"Authorization": f"Bearer {token}"})
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="https://scim.test/scim/v2",
+        headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 async def test_scim_burst_gets_429_with_retry_after_then_recovers(limited_app: Any) -> None:

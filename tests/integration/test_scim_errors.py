@@ -27,10 +27,16 @@ async def test_malformed_json_is_invalid_syntax(acme: Tenant) -> None:
 
 
 async def test_missing_username_is_invalid_value(acme: Tenant) -> None:
-    _error(await acme.client.post("/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]}), 400, "invalidValue")
+    _error(
+        await acme.client.post("/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]}),
+        400,
+        "invalidValue",
+    )
 
 
-@pytest.mark.parametrize("flt", ['userName eq', 'nosuchattr eq "x"', 'userName xx "a"', '(userName eq "a"', 'active gt true'])
+@pytest.mark.parametrize(
+    "flt", ["userName eq", 'nosuchattr eq "x"', 'userName xx "a"', '(userName eq "a"', "active gt true"]
+)
 async def test_bad_filters_are_invalid_filter_never_all_rows(acme: Tenant, flt: str) -> None:
     await acme.client.post("/Users", json={"userName": "a@b.c"})
     _error(await acme.client.get("/Users", params={"filter": flt}), 400, "invalidFilter")
@@ -39,8 +45,20 @@ async def test_bad_filters_are_invalid_filter_never_all_rows(acme: Tenant, flt: 
 async def test_bad_patch_path_and_readonly(acme: Tenant) -> None:
     user = (await acme.client.post("/Users", json={"userName": "p@b.c"})).json()
     url = f"/Users/{user['id']}"
-    _error(await acme.client.patch(url, json={"schemas": [PATCH], "Operations": [{"op": "replace", "path": "nope", "value": 1}]}), 400, "invalidPath")
-    _error(await acme.client.patch(url, json={"schemas": [PATCH], "Operations": [{"op": "replace", "path": "id", "value": "x"}]}), 400, "mutability")
+    _error(
+        await acme.client.patch(
+            url, json={"schemas": [PATCH], "Operations": [{"op": "replace", "path": "nope", "value": 1}]}
+        ),
+        400,
+        "invalidPath",
+    )
+    _error(
+        await acme.client.patch(
+            url, json={"schemas": [PATCH], "Operations": [{"op": "replace", "path": "id", "value": "x"}]}
+        ),
+        400,
+        "mutability",
+    )
     _error(await acme.client.patch(url, json={"schemas": [PATCH], "Operations": [{"op": "remove"}]}), 400, "noTarget")
 
 

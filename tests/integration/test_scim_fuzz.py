@@ -10,14 +10,38 @@ from hypothesis import strategies as st
 
 from tests.conftest import Tenant
 
-_NAMES = ["userName", "USERNAME", "name", "name.givenName", "emails", "emails[type eq \"work\"].value",
-          "active", "members", "displayName", "externalId", "id", "meta", "groups", "schemas", "password",
-          "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
-          "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "x", "", "emails[", "a.b.c"]
+_NAMES = [
+    "userName",
+    "USERNAME",
+    "name",
+    "name.givenName",
+    "emails",
+    'emails[type eq "work"].value',
+    "active",
+    "members",
+    "displayName",
+    "externalId",
+    "id",
+    "meta",
+    "groups",
+    "schemas",
+    "password",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+    "x",
+    "",
+    "emails[",
+    "a.b.c",
+]
 
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=30), st.sampled_from(_NAMES), st.sampled_from(["True", "false", "bulkId:x", "\x00", "𝔘"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=30),
+    st.sampled_from(_NAMES),
+    st.sampled_from(["True", "false", "bulkId:x", "\x00", "𝔘"]),
 )
 _json = st.recursive(
     _scalars,
@@ -34,16 +58,21 @@ _ops = st.fixed_dictionaries(
 _patch = st.one_of(
     _json,
     st.fixed_dictionaries(
-        {"schemas": st.just(["urn:ietf:params:scim:api:messages:2.0:PatchOp"]), "Operations": st.lists(_ops, max_size=4)}
+        {
+            "schemas": st.just(["urn:ietf:params:scim:api:messages:2.0:PatchOp"]),
+            "Operations": st.lists(_ops, max_size=4),
+        }
     ),
 )
 _filters = st.one_of(
     st.text(max_size=60),
     st.builds(
         lambda a, op, v, join, b: f"{a} {op} {v} {join} {b}",
-        st.sampled_from(_NAMES), st.sampled_from(["eq", "ne", "co", "sw", "gt", "pr", "xx", "and"]),
+        st.sampled_from(_NAMES),
+        st.sampled_from(["eq", "ne", "co", "sw", "gt", "pr", "xx", "and"]),
         st.sampled_from(['"x"', "true", "null", "1.5", '"', "(", "]", '"2026-01-01T00:00:00Z"']),
-        st.sampled_from(["and", "or", "not", ")", ""]), st.sampled_from(_NAMES),
+        st.sampled_from(["and", "or", "not", ")", ""]),
+        st.sampled_from(_NAMES),
     ),
 )
 
@@ -54,7 +83,9 @@ def _scim_answer(r: Any) -> None:
     assert r.status_code < 500, (r.status_code, r.text[:500])
     if r.status_code >= 400:
         body = r.json()
-        assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"] and body["status"] == str(r.status_code)
+        assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"] and body["status"] == str(
+            r.status_code
+        )
 
 
 def _dumps(value: Any) -> bytes:
@@ -76,7 +107,16 @@ async def test_random_bodies_filters_and_paths_never_fail_the_server(acme: Tenan
         patches.append(body)
 
     @_FUZZ
-    @given(flt=_filters, params=st.dictionaries(st.sampled_from(["sortBy", "count", "startIndex", "attributes", "cursor", "sortOrder", "excludedAttributes"]), st.text(max_size=12), max_size=3))
+    @given(
+        flt=_filters,
+        params=st.dictionaries(
+            st.sampled_from(
+                ["sortBy", "count", "startIndex", "attributes", "cursor", "sortOrder", "excludedAttributes"]
+            ),
+            st.text(max_size=12),
+            max_size=3,
+        ),
+    )
     def queries(flt: str, params: dict[str, str]) -> None:
         lists.append({"filter": flt, **params})
 

@@ -34,7 +34,12 @@ async def test_create_with_members_and_users_see_their_groups(acme: Tenant) -> N
     assert all(m["type"] == "User" and m["$ref"].endswith(m["value"]) for m in g["members"])  # type: ignore[index,union-attr]
     ua = (await acme.client.get(f"/Users/{a}")).json()
     assert ua["groups"] == [
-        {"value": g["id"], "$ref": f"http://scim.test/scim/v2/Groups/{g['id']}", "display": "Engineering", "type": "direct"}
+        {
+            "value": g["id"],
+            "$ref": f"http://scim.test/scim/v2/Groups/{g['id']}",
+            "display": "Engineering",
+            "type": "direct",
+        }
     ]
 
 
@@ -44,17 +49,29 @@ async def test_patch_add_and_remove_members_both_forms(acme: Tenant) -> None:
     c = await user(acme, "c@x.io")
     g = await group(acme, "Team")
     url = f"/Groups/{g['id']}"
-    r = await acme.client.patch(url, json={"schemas": [PATCH], "Operations": [{"op": "Add", "path": "members", "value": [{"value": a}, {"value": b}, {"value": c}]}]})
+    r = await acme.client.patch(
+        url,
+        json={
+            "schemas": [PATCH],
+            "Operations": [{"op": "Add", "path": "members", "value": [{"value": a}, {"value": b}, {"value": c}]}],
+        },
+    )
     # 204 as Okta and Entra expect (a large group's members are not resent per change) ...
     assert r.status_code == 204 and r.headers["etag"] and not r.content
     assert ids((await acme.client.get(url)).json()) == {a, b, c}
     # Entra/Okta: remove by value-filtered path
-    r = await acme.client.patch(url, params={"attributes": "members"},
-                                json={"schemas": [PATCH], "Operations": [{"op": "Remove", "path": f'members[value eq "{a}"]'}]})
+    r = await acme.client.patch(
+        url,
+        params={"attributes": "members"},
+        json={"schemas": [PATCH], "Operations": [{"op": "Remove", "path": f'members[value eq "{a}"]'}]},
+    )
     assert ids(r.json()) == {b, c}
     # Okta: remove by value array; ... and 200 with the resource when a projection asks for a body
-    r = await acme.client.patch(url, params={"excludedAttributes": "externalId"},
-                                json={"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members", "value": [{"value": b}]}]})
+    r = await acme.client.patch(
+        url,
+        params={"excludedAttributes": "externalId"},
+        json={"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members", "value": [{"value": b}]}]},
+    )
     assert ids(r.json()) == {c} and r.json()["displayName"] == "Team"
 
 
@@ -91,7 +108,9 @@ async def test_unknown_or_foreign_member_is_rejected(app_env: object) -> None:
     acme: Tenant = await app_env("acme")  # type: ignore[operator]
     globex: Tenant = await app_env("globex")  # type: ignore[operator]
     foreign = await user(globex, "spy@globex.io")
-    r = await acme.client.post("/Groups", json={"schemas": [GROUP], "displayName": "G", "members": [{"value": foreign}]})
+    r = await acme.client.post(
+        "/Groups", json={"schemas": [GROUP], "displayName": "G", "members": [{"value": foreign}]}
+    )
     assert r.status_code == 400 and r.json()["scimType"] == "invalidValue"
     assert (await acme.client.get("/Groups")).json()["totalResults"] == 0
 
@@ -115,8 +134,12 @@ async def test_bulk_with_bulk_id_references_and_fail_on_errors(acme: Tenant) -> 
         json={
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
             "Operations": [
-                {"method": "POST", "path": "/Groups", "bulkId": "g1",
-                 "data": {"schemas": [GROUP], "displayName": "Bulk group", "members": [{"value": "bulkId:u1"}]}},
+                {
+                    "method": "POST",
+                    "path": "/Groups",
+                    "bulkId": "g1",
+                    "data": {"schemas": [GROUP], "displayName": "Bulk group", "members": [{"value": "bulkId:u1"}]},
+                },
                 {"method": "POST", "path": "/Users", "bulkId": "u1", "data": {"userName": "bulk@x.io"}},
                 {"method": "POST", "path": "/Users", "bulkId": "u2", "data": {"userName": "bulk@x.io"}},
             ],
@@ -131,8 +154,13 @@ async def test_bulk_with_bulk_id_references_and_fail_on_errors(acme: Tenant) -> 
 
     stop = await acme.client.post(
         "/Bulk",
-        json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "failOnErrors": 1,
-              "Operations": [{"method": "POST", "path": "/Users", "bulkId": "x", "data": {"userName": "bulk@x.io"}},
-                             {"method": "POST", "path": "/Users", "bulkId": "y", "data": {"userName": "new@x.io"}}]},
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "failOnErrors": 1,
+            "Operations": [
+                {"method": "POST", "path": "/Users", "bulkId": "x", "data": {"userName": "bulk@x.io"}},
+                {"method": "POST", "path": "/Users", "bulkId": "y", "data": {"userName": "new@x.io"}},
+            ],
+        },
     )
     assert [o["bulkId"] for o in stop.json()["Operations"]] == ["x"]

@@ -110,8 +110,10 @@ async def test_deactivated_user_remains_readable_and_filterable(acme: Tenant) ->
     created = await create(acme)
     await acme.client.patch(
         f"/Users/{created['id']}",
-        json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-              "Operations": [{"op": "Replace", "path": "active", "value": "False"}]},
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Replace", "path": "active", "value": "False"}],
+        },
     )
     r = await acme.client.get("/Users", params={"filter": "active eq false"})
     assert [u["id"] for u in r.json()["Resources"]] == [created["id"]]
@@ -144,9 +146,13 @@ async def test_attributes_and_excluded_attributes(acme: Tenant) -> None:
     r = await acme.client.get(f"/Users/{created['id']}", params={"attributes": "userName,name.givenName"})
     assert set(r.json()) == {"schemas", "id", "userName", "name"}
     assert r.json()["name"] == {"givenName": "Jane"}
-    r = await acme.client.get(f"/Users/{created['id']}", params={"excludedAttributes": f"emails,{ENTERPRISE}:department"})
+    r = await acme.client.get(
+        f"/Users/{created['id']}", params={"excludedAttributes": f"emails,{ENTERPRISE}:department"}
+    )
     body = r.json()
-    assert "emails" not in body and "department" not in body[ENTERPRISE] and body[ENTERPRISE]["employeeNumber"] == "1001"
+    assert (
+        "emails" not in body and "department" not in body[ENTERPRISE] and body[ENTERPRISE]["employeeNumber"] == "1001"
+    )
     assert "id" in body
 
 
@@ -156,7 +162,9 @@ async def test_index_paging_sorting_and_count_cap(acme: Tenant) -> None:
     page = (await acme.client.get("/Users", params={"startIndex": 3, "count": 2})).json()
     assert page["totalResults"] == 7 and page["startIndex"] == 3 and page["itemsPerPage"] == 2
     assert [u["userName"] for u in page["Resources"]] == ["user2@acme.example", "user3@acme.example"]
-    by_title = (await acme.client.get("/Users", params={"sortBy": "title", "sortOrder": "descending", "count": 3})).json()
+    by_title = (
+        await acme.client.get("/Users", params={"sortBy": "title", "sortOrder": "descending", "count": 3})
+    ).json()
     assert [u["title"] for u in by_title["Resources"]] == ["t6", "t5", "t4"]
     capped = (await acme.client.get("/Users", params={"count": 100000})).json()
     assert capped["itemsPerPage"] == 7

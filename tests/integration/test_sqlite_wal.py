@@ -52,7 +52,10 @@ async def test_commits_reach_the_database_file_without_an_inline_checkpoint(tmp_
 
         reader = sqlite3.connect(path)
         try:
-            assert reader.execute("SELECT count(*), sum(length(body)) FROM blobs").fetchone() == (_ROWS, _ROWS * _ROW_BYTES)
+            assert reader.execute("SELECT count(*), sum(length(body)) FROM blobs").fetchone() == (
+                _ROWS,
+                _ROWS * _ROW_BYTES,
+            )
         finally:
             reader.close()
     finally:

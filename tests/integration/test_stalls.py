@@ -34,7 +34,9 @@ PROBE_WAIT_S = 1.0
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-async def _beside_probe(big: Callable[[], Awaitable[httpx.Response]], probe: Tenant, probe_path: str) -> tuple[httpx.Response, float, float]:
+async def _beside_probe(
+    big: Callable[[], Awaitable[httpx.Response]], probe: Tenant, probe_path: str
+) -> tuple[httpx.Response, float, float]:
     """Run ``big`` while ``probe`` GETs ``probe_path`` in a loop; (response, seconds, probe's longest wait).
 
     A wait is one turn of the probe: its GET plus how late its 10 ms sleep ended, so a loop held
@@ -127,7 +129,9 @@ async def _seed_users(acme: Tenant, app_env: Callable[..., Any], count: int) -> 
 
 
 @sqlite_only
-async def test_okta_full_push_of_19000_members_does_not_hold_the_server(app_env: Callable[..., Any], acme: Tenant) -> None:
+async def test_okta_full_push_of_19000_members_does_not_hold_the_server(
+    app_env: Callable[..., Any], acme: Tenant
+) -> None:
     probe, probe_path = await _probe_tenant(app_env)
     ids = await _seed_users(acme, app_env, 19_000)
     members = [{"value": uid} for uid in ids]  # ~0.9 MB: within the default body limit
@@ -165,15 +169,21 @@ async def test_too_many_values_are_refused_and_nothing_is_stored(acme: Tenant) -
 
 
 async def test_patch_limits_are_refused_and_leave_the_user_unchanged(acme: Tenant) -> None:
-    created = (await acme.client.post("/Users", json={"userName": "p@example.com", "emails": [{"value": "a@x"}]})).json()
+    created = (
+        await acme.client.post("/Users", json={"userName": "p@example.com", "emails": [{"value": "a@x"}]})
+    ).json()
     path = f"/Users/{created['id']}"
     too_many_ops = {
         "schemas": [PATCH_OP_SCHEMA],
-        "Operations": [{"op": "replace", "path": "title", "value": str(i)} for i in range(limits.MAX_PATCH_OPERATIONS + 1)],
+        "Operations": [
+            {"op": "replace", "path": "title", "value": str(i)} for i in range(limits.MAX_PATCH_OPERATIONS + 1)
+        ],
     }
     grows_too_long = {
         "schemas": [PATCH_OP_SCHEMA],
-        "Operations": [{"op": "add", "path": "emails", "value": [{"value": f"e{i}@x"} for i in range(limits.MAX_VALUES)]}],
+        "Operations": [
+            {"op": "add", "path": "emails", "value": [{"value": f"e{i}@x"} for i in range(limits.MAX_VALUES)]}
+        ],
     }
     for body in (too_many_ops, grows_too_long):
         r = await acme.client.patch(path, json=body)
@@ -195,7 +205,9 @@ async def test_bulk_runs_a_reversed_chain_of_references_in_dependency_order(acme
         }
         for i in range(n)
     ]
-    r = await acme.client.post("/Bulk", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops})
+    r = await acme.client.post(
+        "/Bulk", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops}
+    )
     assert r.status_code == 200, r.text
     results = r.json()["Operations"]
     assert [o["status"] for o in results] == ["201"] * n

@@ -54,11 +54,25 @@ async def events(db: Database, organization: str, action: str | None = None) -> 
     """Every event recorded for the organisation, sealed or still in the outbox, oldest first."""
     outbox, sealed = OutboxRow.__table__, AuditEventRow.__table__
     async with db.read() as conn:
-        waiting = (await conn.execute(
-            select(outbox.c.payload).where(outbox.c.organization == organization, unsealed(conn)).order_by(outbox.c.pk)
-        )).scalars().all()
-        done = (await conn.execute(
-            select(sealed.c.body).where(sealed.c.organization == organization).order_by(sealed.c.sequence)
-        )).scalars().all()
+        waiting = (
+            (
+                await conn.execute(
+                    select(outbox.c.payload)
+                    .where(outbox.c.organization == organization, unsealed(conn))
+                    .order_by(outbox.c.pk)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        done = (
+            (
+                await conn.execute(
+                    select(sealed.c.body).where(sealed.c.organization == organization).order_by(sealed.c.sequence)
+                )
+            )
+            .scalars()
+            .all()
+        )
     found = [json.loads(b) for b in done] + [dict(p) for p in waiting]
     return [e for e in found if action is None or e["action"] == action]

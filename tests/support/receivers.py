@@ -23,12 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
-import uvicorn
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -129,7 +128,9 @@ class WebhookReceiver(Receiver):
 class SplunkHecReceiver(Receiver):
     """Splunk's HTTP Event Collector, with its error codes and indexer acknowledgement."""
 
-    def __init__(self, token: str, *, ack: bool = False, indexes: tuple[str, ...] = ("main",), ack_after_polls: int = 1):
+    def __init__(
+        self, token: str, *, ack: bool = False, indexes: tuple[str, ...] = ("main",), ack_after_polls: int = 1
+    ):
         super().__init__()
         self.token = token
         self.ack = ack
@@ -188,9 +189,13 @@ class SplunkHecReceiver(Receiver):
             return self._reject(400, {"text": "Invalid data format", "code": 6, "invalid-event-number": len(envelopes)})
         for number, envelope in enumerate(envelopes):
             if not isinstance(envelope, dict) or "event" not in envelope:
-                return self._reject(400, {"text": "Event field is required", "code": 12, "invalid-event-number": number})
+                return self._reject(
+                    400, {"text": "Event field is required", "code": 12, "invalid-event-number": number}
+                )
             if envelope["event"] in ("", None, {}):
-                return self._reject(400, {"text": "Event field cannot be blank", "code": 13, "invalid-event-number": number})
+                return self._reject(
+                    400, {"text": "Event field cannot be blank", "code": 13, "invalid-event-number": number}
+                )
             if "index" in envelope and envelope["index"] not in self.indexes:
                 return self._reject(400, {"text": "Incorrect index", "code": 7, "invalid-event-number": number})
             if not isinstance(envelope.get("time"), int | float):
@@ -332,12 +337,17 @@ def self_signed_tls(host: str = "127.0.0.1") -> tuple[str, ssl.SSLContext]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "cert.pem").write_bytes(cert_pem)
         (Path(tmp) / "key.pem").write_bytes(key_pem)
@@ -407,8 +417,15 @@ class SyslogTlsReceiver(Receiver):
             return
         message = match.groupdict()
         sd_id = message["sd"][1:].split(" ", 1)[0]
-        params = {k: v.replace('\\"', '"').replace("\\]", "]").replace("\\\\", "\\") for k, v in _SD_PARAM.findall(message["sd"])}
+        params = {
+            k: v.replace('\\"', '"').replace("\\]", "]").replace("\\\\", "\\")
+            for k, v in _SD_PARAM.findall(message["sd"])
+        }
         message.update(sd_id=sd_id, params=params)
         self.messages.append(message)
         msg = message["msg"] or ""
-        self.received.append(json.loads(msg) if msg.startswith("{") else {"id": params.get("id"), "cef": msg, "sequence": int(params.get("seq", 0))})
+        self.received.append(
+            json.loads(msg)
+            if msg.startswith("{")
+            else {"id": params.get("id"), "cef": msg, "sequence": int(params.get("seq", 0))}
+        )

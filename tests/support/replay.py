@@ -40,8 +40,19 @@ LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 _MATCHERS = frozenset(
     {
-        "$type", "$len", "$contains", "$not_contains", "$each", "$ieq", "$absent", "$empty",
-        "$in", "$ne", "$gte", "$lte", "$startswith",
+        "$type",
+        "$len",
+        "$contains",
+        "$not_contains",
+        "$each",
+        "$ieq",
+        "$absent",
+        "$empty",
+        "$in",
+        "$ne",
+        "$gte",
+        "$lte",
+        "$startswith",
     }
 )
 _TYPES: Mapping[str, Any] = {
@@ -106,7 +117,12 @@ def load_fixture(path: Path) -> Fixture:
     except json.JSONDecodeError as exc:
         raise FixtureError(f"{path}: not valid JSON: {exc}") from exc
     where = str(path)
-    _require_keys(data, {"idp", "title", "sources", "headers", "steps"}, {"description", "header_notes", "vars", "every_response"}, where)
+    _require_keys(
+        data,
+        {"idp", "title", "sources", "headers", "steps"},
+        {"description", "header_notes", "vars", "every_response"},
+        where,
+    )
     if data["idp"] != path.parent.name:
         raise FixtureError(f"{where}: idp {data['idp']!r} does not match its directory {path.parent.name!r}")
     if not data["sources"]:
@@ -246,7 +262,7 @@ def _segments(path: str) -> Iterator[str]:
     yield path[start:]
 
 
-_SEGMENT = re.compile(r'^(?P<name>[^\[\]]+)(?:\[(?P<selector>.+)\])?$')
+_SEGMENT = re.compile(r"^(?P<name>[^\[\]]+)(?:\[(?P<selector>.+)\])?$")
 _SELECT_EQ = re.compile(r'^\s*(?P<attr>[A-Za-z0-9_$]+)\s+eq\s+(?P<value>".*"|true|false|-?\d+)\s*$')
 
 
@@ -272,7 +288,7 @@ def _step_into(current: Any, segment: str) -> Any:
         return value[index] if -len(value) <= index < len(value) else MISSING
     sel = _SELECT_EQ.match(selector)
     if sel is None:
-        raise FixtureError(f"bad selector [{selector}] (use an index, * or `attr eq \"value\"`)")
+        raise FixtureError(f'bad selector [{selector}] (use an index, * or `attr eq "value"`)')
     wanted = json.loads(sel["value"])
     for item in value:
         if isinstance(item, dict) and item.get(sel["attr"]) == wanted:
@@ -586,7 +602,12 @@ class Replayer:
         start = 1
         while True:
             sent = await self._send(
-                fixture, {"method": "GET", "path": spec["path"], "query": {**spec.get("query", {}), "startIndex": str(start), "count": str(count)}}
+                fixture,
+                {
+                    "method": "GET",
+                    "path": spec["path"],
+                    "query": {**spec.get("query", {}), "startIndex": str(start), "count": str(count)},
+                },
             )
             page_problems = self._check(fixture, {"status": 200}, sent.response)
             body = _json_or_missing(sent.response)
@@ -594,7 +615,9 @@ class Replayer:
                 return page_problems or ["the page is not a JSON object"], sent
             for attr in ("totalResults", "startIndex", "itemsPerPage"):
                 problems += match({"$type": "integer"}, body.get(attr, MISSING), f"page {len(pages) + 1} {attr}")
-            problems += match({"$contains": LIST_RESPONSE}, body.get("schemas", MISSING), f"page {len(pages) + 1} schemas")
+            problems += match(
+                {"$contains": LIST_RESPONSE}, body.get("schemas", MISSING), f"page {len(pages) + 1} schemas"
+            )
             problems += match(start, body.get("startIndex", MISSING), f"page {len(pages) + 1} startIndex")
             resources = body.get("Resources", [])
             pages.append([r.get("id") for r in resources if isinstance(r, dict)])
@@ -618,7 +641,12 @@ class Replayer:
         problems += match(expect["pages"], len(pages), "pages")
         if pages and not problems:
             again = await self._send(
-                fixture, {"method": "GET", "path": spec["path"], "query": {**spec.get("query", {}), "startIndex": "1", "count": str(count)}}
+                fixture,
+                {
+                    "method": "GET",
+                    "path": spec["path"],
+                    "query": {**spec.get("query", {}), "startIndex": "1", "count": str(count)},
+                },
             )
             again_body = _json_or_missing(again.response)
             again_ids = [r.get("id") for r in again_body.get("Resources", [])] if isinstance(again_body, dict) else None
@@ -656,6 +684,7 @@ def _describe_response(response: httpx.Response) -> str:
 
 _ROOT = Path(__file__).resolve().parents[2]
 
+
 async def _replay_all(base_url: str, token: str, paths: Sequence[Path]) -> int:
     failed = 0
     async with httpx.AsyncClient(timeout=60) as client:
@@ -663,7 +692,9 @@ async def _replay_all(base_url: str, token: str, paths: Sequence[Path]) -> int:
             fixture = load_fixture(path)
             failures = await Replayer(client, base_url, token).replay(fixture)
             passed = len(fixture.steps) - len(failures)
-            sys.stdout.write(f"{'ok  ' if not failures else 'FAIL'} {fixture.name}: {passed}/{len(fixture.steps)} steps\n")
+            sys.stdout.write(
+                f"{'ok  ' if not failures else 'FAIL'} {fixture.name}: {passed}/{len(fixture.steps)} steps\n"
+            )
             for failure in failures:
                 sys.stdout.write(f"{failure}\n\n")
             failed += bool(failures)

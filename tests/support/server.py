@@ -35,7 +35,9 @@ class LiveServer:
     With ``log_path`` the server's output goes there (:meth:`log_tail`); otherwise nowhere.
     """
 
-    def __init__(self, database_url: str, *, extra_env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self, database_url: str, *, extra_env: dict[str, str] | None = None, log_path: Path | None = None
+    ) -> None:
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
         self.base_url = f"{self.origin}/scim/v2"
@@ -60,7 +62,9 @@ class LiveServer:
         """``scimtrail ARGS``' standard output; an error if it fails."""
         done = self.run(*args)
         if done.returncode != 0:
-            raise RuntimeError(f"`scimtrail {' '.join(args)}` exited with {done.returncode}:\n{done.stdout}{done.stderr}")
+            raise RuntimeError(
+                f"`scimtrail {' '.join(args)}` exited with {done.returncode}:\n{done.stdout}{done.stderr}"
+            )
         return done.stdout
 
     def _printed(self, pattern: str, *args: str) -> str:
@@ -77,7 +81,9 @@ class LiveServer:
 
     def admin_key(self, org: str, email: str, role: str = "admin") -> str:
         """An ``sk_…`` API key for ``/api/v1``."""
-        return self._printed(r"\bsk_[0-9a-f]{12}_\S+", "admin", "create", "--org", org, "--email", email, "--role", role)
+        return self._printed(
+            r"\bsk_[0-9a-f]{12}_\S+", "admin", "create", "--org", org, "--email", email, "--role", role
+        )
 
     def oauth_access_token(self, org: str, label: str) -> str:
         """An access token the way a client-credentials IdP gets one: a client from

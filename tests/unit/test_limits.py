@@ -38,7 +38,9 @@ def test_members_of_all_patch_operations_count_together() -> None:
 
 
 def test_value_filters_over_a_long_list_are_bounded() -> None:
-    data = normalise(user_type(), {"userName": "u", "emails": [{"value": f"e{i}@x", "type": "work"} for i in range(1000)]}).data
+    data = normalise(
+        user_type(), {"userName": "u", "emails": [{"value": f"e{i}@x", "type": "work"} for i in range(1000)]}
+    ).data
     op = {"op": "replace", "path": 'emails[type eq "work"].display', "value": "d"}
     within = limits.MAX_PATCH_WORK // 1000
     assert len(apply_patch(user_type(), data, {"Operations": [op] * within}).data["emails"]) == 1000
@@ -59,7 +61,11 @@ def test_member_filters_of_one_patch_are_bounded_together() -> None:
 
 def test_many_member_filters_evaluate_without_deep_recursion() -> None:
     # One `display eq` filter per operation: their union is balanced, never 1,000 levels deep.
-    body = {"Operations": [{"op": "remove", "path": f'members[display eq "d{i}"]'} for i in range(limits.MAX_FILTER_CONDITIONS)]}
+    body = {
+        "Operations": [
+            {"op": "remove", "path": f'members[display eq "d{i}"]'} for i in range(limits.MAX_FILTER_CONDITIONS)
+        ]
+    }
     changes = apply_patch(group_type(), {"displayName": "G"}, body).members
     assert changes is not None and changes.remove_where is not None
     assert element_matches(changes.remove_where, {"value": "x", "display": f"d{limits.MAX_FILTER_CONDITIONS - 1}"})
@@ -119,7 +125,9 @@ def test_subset_index_agrees_with_matches_subset(elements: list[Any], wanted: li
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_scalar, max_size=6), st.lists(_scalar, max_size=4), st.sampled_from([_CASELESS, _EXACT]))
-def test_subset_index_agrees_with_matches_subset_on_simple_values(elements: list[Any], wanted: list[Any], attr: Attribute) -> None:
+def test_subset_index_agrees_with_matches_subset_on_simple_values(
+    elements: list[Any], wanted: list[Any], attr: Attribute
+) -> None:
     index = SubsetIndex(attr, wanted)
     for e in elements:
         assert index.matches(e) == any(matches_subset(attr, e, w) for w in wanted)

@@ -52,19 +52,32 @@ def user(body: dict[str, Any]) -> dict[str, Any]:
     return normalise(user_type(), {"userName": "bjensen", **body}).data
 
 
-BABS = user({
-    "externalId": "701984",
-    "name": {"familyName": "Jensen", "givenName": "Barbara"},
-    "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True},
-               {"value": "babs@jensen.org", "type": "home"}],
-    "addresses": [{"type": "work", "streetAddress": "100 Universal City Plaza", "locality": "Hollywood",
-                   "region": "CA", "postalCode": "91608", "country": "USA", "primary": True}],
-    "phoneNumbers": [{"value": "555-555-5555", "type": "work"}],
-    "x509Certificates": [{"value": "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAwTjELMAkGA1UEBhMCVVMx"}],
-    "title": "Tour Guide",
-    "active": True,
-    ENT: {"employeeNumber": "701984", "department": "Tour Operations"},
-})
+BABS = user(
+    {
+        "externalId": "701984",
+        "name": {"familyName": "Jensen", "givenName": "Barbara"},
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True},
+            {"value": "babs@jensen.org", "type": "home"},
+        ],
+        "addresses": [
+            {
+                "type": "work",
+                "streetAddress": "100 Universal City Plaza",
+                "locality": "Hollywood",
+                "region": "CA",
+                "postalCode": "91608",
+                "country": "USA",
+                "primary": True,
+            }
+        ],
+        "phoneNumbers": [{"value": "555-555-5555", "type": "work"}],
+        "x509Certificates": [{"value": "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAwTjELMAkGA1UEBhMCVVMx"}],
+        "title": "Tour Guide",
+        "active": True,
+        ENT: {"employeeNumber": "701984", "department": "Tour Operations"},
+    }
+)
 GROUP = {"schemas": [GROUP_SCHEMA], "displayName": "Tour Guides"}
 
 
@@ -72,17 +85,29 @@ GROUP = {"schemas": [GROUP_SCHEMA], "displayName": "Tour Guides"}
 
 
 def test_rfc7644_3_5_2_1_add_member_to_group() -> None:
-    out = patch_group({"op": "add", "path": "members", "value": [
-        {"display": "Babs Jensen", "$ref": f"https://example.com/v2/Users/{BJENSEN}", "value": BJENSEN}]})
+    out = patch_group(
+        {
+            "op": "add",
+            "path": "members",
+            "value": [{"display": "Babs Jensen", "$ref": f"https://example.com/v2/Users/{BJENSEN}", "value": BJENSEN}],
+        }
+    )
     assert out.members == MemberChanges(add=[MemberRef(BJENSEN, None, "Babs Jensen")], remove=set())
     assert out.data == GROUP
     assert out.changed == ["members"]
 
 
 def test_rfc7644_3_5_2_1_add_without_path() -> None:
-    out = patch_user(BABS, {"op": "add", "value": {"emails": [{"value": "babs@jensen.org", "type": "home"},
-                                                              {"value": "b@example.org", "type": "other"}],
-                                                   "nickname": "Babs"}})
+    out = patch_user(
+        BABS,
+        {
+            "op": "add",
+            "value": {
+                "emails": [{"value": "babs@jensen.org", "type": "home"}, {"value": "b@example.org", "type": "other"}],
+                "nickname": "Babs",
+            },
+        },
+    )
     assert out.data["nickName"] == "Babs"
     # The home address already exists: §3.5.2.1 adds only what is not there.
     assert [e["value"] for e in out.data["emails"]] == ["bjensen@example.com", "babs@jensen.org", "b@example.org"]
@@ -90,8 +115,10 @@ def test_rfc7644_3_5_2_1_add_without_path() -> None:
 
 
 def test_rfc7644_3_5_2_1_add_existing_value_changes_nothing() -> None:
-    out = patch_user(BABS, {"op": "add", "path": "emails", "value": [{"value": "BJENSEN@example.com", "type": "work",
-                                                                      "primary": True}]})
+    out = patch_user(
+        BABS,
+        {"op": "add", "path": "emails", "value": [{"value": "BJENSEN@example.com", "type": "work", "primary": True}]},
+    )
     assert out.data == BABS and out.changed == [] and out.members is None
 
 
@@ -109,7 +136,10 @@ def test_rfc7644_3_5_2_1_add_complex_merges_sub_attributes() -> None:
 def test_rfc7644_3_5_2_1_adding_a_new_primary_demotes_the_old_one() -> None:
     out = patch_user(BABS, {"op": "add", "path": "emails", "value": [{"value": "new@example.com", "primary": True}]})
     assert [(e["value"], e.get("primary")) for e in out.data["emails"]] == [
-        ("bjensen@example.com", False), ("babs@jensen.org", None), ("new@example.com", True)]
+        ("bjensen@example.com", False),
+        ("babs@jensen.org", None),
+        ("new@example.com", True),
+    ]
 
 
 # --- RFC 7644 §3.5.2.2 remove ------------------------------------------------------------------
@@ -129,16 +159,26 @@ def test_rfc7644_3_5_2_2_remove_all_members() -> None:
 def test_rfc7644_3_5_2_2_remove_all_members_then_add() -> None:
     out = patch_group(
         {"op": "remove", "path": "members"},
-        {"op": "add", "path": "members", "value": [{"display": "Babs Jensen", "value": BJENSEN},
-                                                   {"display": "Mandy Pepperidge", "value": MANDY}]},
+        {
+            "op": "add",
+            "path": "members",
+            "value": [{"display": "Babs Jensen", "value": BJENSEN}, {"display": "Mandy Pepperidge", "value": MANDY}],
+        },
     )
     assert out.members is not None and out.members.remove_all
     assert [m.value for m in out.members.add] == [BJENSEN, MANDY]
 
 
 def test_rfc7644_3_5_2_2_remove_multi_valued_by_complex_filter() -> None:
-    data = user({"emails": [{"value": "b@example.com", "type": "work"}, {"value": "b@other.org", "type": "work"},
-                            {"value": "b@home.example.com", "type": "home"}]})
+    data = user(
+        {
+            "emails": [
+                {"value": "b@example.com", "type": "work"},
+                {"value": "b@other.org", "type": "work"},
+                {"value": "b@home.example.com", "type": "home"},
+            ]
+        }
+    )
     out = patch_user(data, {"op": "remove", "path": 'emails[type eq "work" and value ew "example.com"]'})
     assert [e["value"] for e in out.data["emails"]] == ["b@other.org", "b@home.example.com"]
     assert out.changed == ["emails"]
@@ -152,16 +192,16 @@ def test_rfc7644_3_5_2_2_remove_certificate_by_value() -> None:
 
 
 def test_rfc7644_3_5_2_2_remove_single_valued_and_extension_attribute() -> None:
-    out = patch_user(BABS, {"op": "remove", "path": "title"},
-                     {"op": "remove", "path": f"{ENT}:employeeNumber"})
+    out = patch_user(BABS, {"op": "remove", "path": "title"}, {"op": "remove", "path": f"{ENT}:employeeNumber"})
     assert "title" not in out.data
     assert out.data[ENT] == {"department": "Tour Operations"}
     assert out.changed == ["title", f"{ENT}:employeeNumber"]
 
 
 def test_rfc7644_3_5_2_2_removing_last_extension_value_drops_it_from_schemas() -> None:
-    out = patch_user(BABS, {"op": "remove", "path": f"{ENT}:employeeNumber"},
-                     {"op": "remove", "path": f"{ENT}:department"})
+    out = patch_user(
+        BABS, {"op": "remove", "path": f"{ENT}:employeeNumber"}, {"op": "remove", "path": f"{ENT}:department"}
+    )
     assert ENT not in out.data and out.data["schemas"] == [USER_SCHEMA]
 
 
@@ -202,36 +242,64 @@ def test_remove_multi_valued_by_value_array() -> None:
 
 
 def test_rfc7644_3_5_2_3_replace_members() -> None:
-    out = patch_group({"op": "replace", "path": "members", "value": [
-        {"display": "Babs Jensen", "$ref": f"https://example.com/v2/Users/{BJENSEN}", "value": BJENSEN},
-        {"display": "James Smith", "$ref": "https://example.com/v2/Users/08e1d05d", "value": "08e1d05d"}]})
+    out = patch_group(
+        {
+            "op": "replace",
+            "path": "members",
+            "value": [
+                {"display": "Babs Jensen", "$ref": f"https://example.com/v2/Users/{BJENSEN}", "value": BJENSEN},
+                {"display": "James Smith", "$ref": "https://example.com/v2/Users/08e1d05d", "value": "08e1d05d"},
+            ],
+        }
+    )
     assert out.members is not None
     assert out.members.remove_all and out.members.remove == set()
     assert [m.value for m in out.members.add] == [BJENSEN, "08e1d05d"]
 
 
 def test_rfc7644_3_5_2_3_replace_work_address() -> None:
-    new = {"type": "work", "streetAddress": "911 Universal City Plaza", "locality": "Hollywood", "region": "CA",
-           "postalCode": "91608", "country": "US", "formatted": "911 Universal City Plaza\nHollywood, CA 91608 US",
-           "primary": True}
+    new = {
+        "type": "work",
+        "streetAddress": "911 Universal City Plaza",
+        "locality": "Hollywood",
+        "region": "CA",
+        "postalCode": "91608",
+        "country": "US",
+        "formatted": "911 Universal City Plaza\nHollywood, CA 91608 US",
+        "primary": True,
+    }
     out = patch_user(BABS, {"op": "replace", "path": 'addresses[type eq "work"]', "value": new})
-    assert out.data["addresses"] == [{k: new[k] for k in ("formatted", "streetAddress", "locality", "region",
-                                                          "postalCode", "country", "type", "primary")}]
+    assert out.data["addresses"] == [
+        {
+            k: new[k]
+            for k in ("formatted", "streetAddress", "locality", "region", "postalCode", "country", "type", "primary")
+        }
+    ]
     assert out.changed == ["addresses"]
 
 
 def test_rfc7644_3_5_2_3_replace_street_address_of_work_address() -> None:
-    out = patch_user(BABS, {"op": "replace", "path": 'addresses[type eq "work"].streetAddress',
-                            "value": "1010 Broadway Ave"})
+    out = patch_user(
+        BABS, {"op": "replace", "path": 'addresses[type eq "work"].streetAddress', "value": "1010 Broadway Ave"}
+    )
     assert out.data["addresses"][0]["streetAddress"] == "1010 Broadway Ave"
     assert out.data["addresses"][0]["locality"] == "Hollywood"
 
 
 def test_rfc7644_3_5_2_3_replace_without_path() -> None:
-    out = patch_user(BABS, {"op": "replace", "value": {
-        "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True},
-                   {"value": "babs@jensen.org", "type": "home"}],
-        "nickname": "Babs"}})
+    out = patch_user(
+        BABS,
+        {
+            "op": "replace",
+            "value": {
+                "emails": [
+                    {"value": "bjensen@example.com", "type": "work", "primary": True},
+                    {"value": "babs@jensen.org", "type": "home"},
+                ],
+                "nickname": "Babs",
+            },
+        },
+    )
     assert out.data["emails"] == BABS["emails"]
     assert out.changed == ["nickName"]
 
@@ -247,16 +315,25 @@ def test_rfc7644_3_5_2_3_replace_complex_leaves_other_sub_attributes() -> None:
 
 
 def test_rfc7644_3_5_2_3_replace_with_filter_matching_nothing_is_no_target() -> None:
-    err = fails(NoTarget, user_type(), BABS,
-                patch_body({"op": "replace", "path": 'emails[value co "nowhere"].type', "value": "work"}))
+    err = fails(
+        NoTarget,
+        user_type(),
+        BABS,
+        patch_body({"op": "replace", "path": 'emails[value co "nowhere"].type', "value": "work"}),
+    )
     assert "emails" in err.detail
-    fails(NoTarget, user_type(), BABS,
-          patch_body({"op": "replace", "path": 'emails[type eq "a" or type eq "b"].value', "value": "x@y"}))
+    fails(
+        NoTarget,
+        user_type(),
+        BABS,
+        patch_body({"op": "replace", "path": 'emails[type eq "a" or type eq "b"].value', "value": "x@y"}),
+    )
 
 
 def test_replace_with_null_unassigns() -> None:
-    out = patch_user(BABS, {"op": "replace", "path": "title", "value": None},
-                     {"op": "replace", "value": {"name.givenName": None}})
+    out = patch_user(
+        BABS, {"op": "replace", "path": "title", "value": None}, {"op": "replace", "value": {"name.givenName": None}}
+    )
     assert "title" not in out.data and out.data["name"] == {"familyName": "Jensen"}
 
 
@@ -279,14 +356,20 @@ def test_okta_deactivate_user() -> None:
 
 
 def test_okta_no_path_replace_of_several_attributes_with_dotted_keys() -> None:
-    out = patch_user(BABS, {"op": "replace", "value": {
-        "userName": "babs@example.com",
-        "name.givenName": "Babs",
-        "name.familyName": "Jensen-Smith",
-        "emails[type eq \"work\"].value": "babs@example.com",
-        f"{ENT}:department": "R&D",
-        "active": True,
-    }})
+    out = patch_user(
+        BABS,
+        {
+            "op": "replace",
+            "value": {
+                "userName": "babs@example.com",
+                "name.givenName": "Babs",
+                "name.familyName": "Jensen-Smith",
+                'emails[type eq "work"].value': "babs@example.com",
+                f"{ENT}:department": "R&D",
+                "active": True,
+            },
+        },
+    )
     assert out.data["userName"] == "babs@example.com"
     assert out.data["name"] == {"familyName": "Jensen-Smith", "givenName": "Babs"}
     assert out.data["emails"][0]["value"] == "babs@example.com"
@@ -295,15 +378,21 @@ def test_okta_no_path_replace_of_several_attributes_with_dotted_keys() -> None:
 
 
 def test_okta_rename_group_with_id_in_value() -> None:
-    out = patch_group({"op": "replace", "value": {"id": "abf4dd94-a4c0-4f67-89c9-76b03340cb9b",
-                                                  "displayName": "Test SCIMv2"}})
+    out = patch_group(
+        {"op": "replace", "value": {"id": "abf4dd94-a4c0-4f67-89c9-76b03340cb9b", "displayName": "Test SCIMv2"}}
+    )
     assert out.data == {"schemas": [GROUP_SCHEMA], "displayName": "Test SCIMv2"}
     assert out.changed == ["displayName"] and out.members is None
 
 
 def test_okta_add_and_remove_group_members() -> None:
-    out = patch_group({"op": "add", "path": "members", "value": [
-        {"value": "23a35c27-23d3-4c03-b4c5-6443c09e7173", "display": "test.user@okta.local"}]})
+    out = patch_group(
+        {
+            "op": "add",
+            "path": "members",
+            "value": [{"value": "23a35c27-23d3-4c03-b4c5-6443c09e7173", "display": "test.user@okta.local"}],
+        }
+    )
     assert out.members is not None
     assert out.members.add == [MemberRef("23a35c27-23d3-4c03-b4c5-6443c09e7173", None, "test.user@okta.local")]
     out = patch_group({"op": "remove", "path": 'members[value eq "89bb1940-b905-4575-9e7f-6f887cfb368e"]'})
@@ -321,10 +410,12 @@ def test_entra_capitalised_ops_and_string_false() -> None:
 
 
 def test_entra_update_multi_valued_and_single_valued() -> None:
-    out = patch_user(BABS,
-                     {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "updatedEmail@microsoft.com"},
-                     {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"},
-                     {"op": "Replace", "path": "userName", "value": "5b50642d@testuser.com"})
+    out = patch_user(
+        BABS,
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "updatedEmail@microsoft.com"},
+        {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"},
+        {"op": "Replace", "path": "userName", "value": "5b50642d@testuser.com"},
+    )
     assert out.data["emails"][0] == {"value": "updatedEmail@microsoft.com", "type": "work", "primary": True}
     assert out.data["name"]["familyName"] == "updatedFamilyName"
     assert out.changed == ["emails", "name.familyName", "userName"]
@@ -332,12 +423,14 @@ def test_entra_update_multi_valued_and_single_valued() -> None:
 
 def test_entra_add_when_no_element_matches_creates_it_from_the_filter() -> None:
     bare = user({})
-    out = patch_user(bare,
-                     {"op": "Add", "path": 'emails[type eq "work"].value', "value": "bjensen@example.com"},
-                     {"op": "Add", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555 0100"},
-                     {"op": "Add", "path": 'addresses[type eq "work"].locality', "value": "Hollywood"},
-                     {"op": "Add", "path": 'addresses[type eq "work"].postalCode', "value": "91608"},
-                     {"op": "Add", "path": "externalId", "value": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"})
+    out = patch_user(
+        bare,
+        {"op": "Add", "path": 'emails[type eq "work"].value', "value": "bjensen@example.com"},
+        {"op": "Add", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555 0100"},
+        {"op": "Add", "path": 'addresses[type eq "work"].locality', "value": "Hollywood"},
+        {"op": "Add", "path": 'addresses[type eq "work"].postalCode', "value": "91608"},
+        {"op": "Add", "path": "externalId", "value": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"},
+    )
     assert out.data["emails"] == [{"value": "bjensen@example.com", "type": "work"}]
     assert out.data["phoneNumbers"] == [{"value": "+1 555 0100", "type": "mobile"}]
     # The second operation finds the element the first one created.
@@ -347,13 +440,16 @@ def test_entra_add_when_no_element_matches_creates_it_from_the_filter() -> None:
 
 def test_entra_replace_when_no_element_matches_creates_it_too() -> None:
     out = patch_user(BABS, {"op": "Replace", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555 0199"})
-    assert out.data["phoneNumbers"] == [{"value": "555-555-5555", "type": "work"},
-                                        {"value": "+1 555 0199", "type": "mobile"}]
+    assert out.data["phoneNumbers"] == [
+        {"value": "555-555-5555", "type": "work"},
+        {"value": "+1 555 0199", "type": "mobile"},
+    ]
 
 
 def test_add_with_and_of_eq_terms_builds_element_with_typed_values() -> None:
-    out = patch_user(user({}), {"op": "add", "path": 'emails[type eq "work" and primary eq true].value',
-                                "value": "w@example.com"})
+    out = patch_user(
+        user({}), {"op": "add", "path": 'emails[type eq "work" and primary eq true].value', "value": "w@example.com"}
+    )
     assert out.data["emails"] == [{"value": "w@example.com", "type": "work", "primary": True}]
 
 
@@ -406,21 +502,26 @@ def test_members_other_filter_is_remove_where() -> None:
 
 
 def test_members_add_then_remove_cancels_the_add() -> None:
-    out = patch_group({"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]},
-                      {"op": "remove", "path": 'members[value eq "u1"]'})
+    out = patch_group(
+        {"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]},
+        {"op": "remove", "path": 'members[value eq "u1"]'},
+    )
     assert out.members == MemberChanges(add=[MemberRef("u2")], remove={"u1"})
 
 
 def test_members_remove_then_add_keeps_the_member() -> None:
-    out = patch_group({"op": "remove", "path": 'members[value eq "u1"]'},
-                      {"op": "add", "path": "members", "value": [{"value": "u1"}]})
+    out = patch_group(
+        {"op": "remove", "path": 'members[value eq "u1"]'}, {"op": "add", "path": "members", "value": [{"value": "u1"}]}
+    )
     assert out.members == MemberChanges(add=[MemberRef("u1")], remove=set())
 
 
 def test_members_remove_where_drops_matching_pending_adds() -> None:
-    out = patch_group({"op": "add", "path": "members", "value": [{"value": "g1", "type": "Group"}, {"value": "u1"}]},
-                      {"op": "remove", "path": 'members[type eq "Group"]'},
-                      {"op": "remove", "path": 'members[display sw "x"]'})
+    out = patch_group(
+        {"op": "add", "path": "members", "value": [{"value": "g1", "type": "Group"}, {"value": "u1"}]},
+        {"op": "remove", "path": 'members[type eq "Group"]'},
+        {"op": "remove", "path": 'members[display sw "x"]'},
+    )
     assert out.members is not None
     assert out.members.add == [MemberRef("u1")]
     assert isinstance(out.members.remove_where, Or)
@@ -487,8 +588,11 @@ def test_no_path_value_must_be_an_object() -> None:
 
 
 def test_password_is_accepted_and_never_stored() -> None:
-    out = patch_user(BABS, {"op": "replace", "value": {"password": "t1meMa$heen"}},
-                     {"op": "replace", "path": "password", "value": "other"})
+    out = patch_user(
+        BABS,
+        {"op": "replace", "value": {"password": "t1meMa$heen"}},
+        {"op": "replace", "path": "password", "value": "other"},
+    )
     assert out.data == BABS and out.changed == []
 
 
@@ -514,12 +618,16 @@ def test_read_only_targets_are_mutability(operation: dict[str, Any]) -> None:
 
 def _thing_type() -> ResourceType:
     attrs = (Attribute("serial", "string", mutability="immutable"), Attribute("label", "string"))
-    return ResourceType("Thing", "/Things", "", SchemaDef("urn:test:Thing", "Thing", "", {a.name.lower(): a for a in attrs}))
+    return ResourceType(
+        "Thing", "/Things", "", SchemaDef("urn:test:Thing", "Thing", "", {a.name.lower(): a for a in attrs})
+    )
 
 
 def test_immutable_attribute_may_be_set_once_but_not_changed() -> None:
     thing = _thing_type()
-    out = apply_patch(thing, {"schemas": ["urn:test:Thing"]}, patch_body({"op": "add", "path": "serial", "value": "A1"}))
+    out = apply_patch(
+        thing, {"schemas": ["urn:test:Thing"]}, patch_body({"op": "add", "path": "serial", "value": "A1"})
+    )
     assert out.data["serial"] == "A1"
     same = apply_patch(thing, out.data, patch_body({"op": "replace", "path": "serial", "value": "A1"}))
     assert same.changed == []
@@ -548,10 +656,25 @@ def test_wrong_values_are_invalid_value(operation: dict[str, Any], named: str) -
 
 
 def test_result_has_the_canonical_shape_normalise_produces() -> None:
-    out = patch_user(user({}), {"op": "add", "value": {"EMAILS": {"VALUE": "a@x", "Primary": "true"},
-                                                        "NAME": {"GivenName": "B"}, "title": "T"}})
-    assert out.data == normalise(user_type(), {"userName": "bjensen", "title": "T", "name": {"givenName": "B"},
-                                                "emails": [{"value": "a@x", "primary": True}]}).data
+    out = patch_user(
+        user({}),
+        {
+            "op": "add",
+            "value": {"EMAILS": {"VALUE": "a@x", "Primary": "true"}, "NAME": {"GivenName": "B"}, "title": "T"},
+        },
+    )
+    assert (
+        out.data
+        == normalise(
+            user_type(),
+            {
+                "userName": "bjensen",
+                "title": "T",
+                "name": {"givenName": "B"},
+                "emails": [{"value": "a@x", "primary": True}],
+            },
+        ).data
+    )
     assert list(out.data) == ["schemas", "userName", "name", "title", "emails"]
 
 
@@ -572,21 +695,34 @@ def test_path_naming_a_whole_extension_adds_replaces_and_removes_it() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["nickname2", "name.nosuch", "urn:example:unknown:2.0:User:x", "emails[type eq \"work\"", "emails[nosuch eq 1]",
-     "emails[type eq \"work\"].nosuch"],
+    [
+        "nickname2",
+        "name.nosuch",
+        "urn:example:unknown:2.0:User:x",
+        'emails[type eq "work"',
+        "emails[nosuch eq 1]",
+        'emails[type eq "work"].nosuch',
+    ],
 )
 def test_path_naming_no_attribute_is_invalid_path(path: str) -> None:
     fails(InvalidPath, user_type(), BABS, patch_body({"op": "replace", "path": path, "value": "x"}))
 
 
 def test_value_filter_on_single_valued_attribute_is_invalid_path() -> None:
-    fails(InvalidPath, user_type(), BABS,
-          patch_body({"op": "replace", "path": 'name[givenName eq "Barbara"].familyName', "value": "x"}))
+    fails(
+        InvalidPath,
+        user_type(),
+        BABS,
+        patch_body({"op": "replace", "path": 'name[givenName eq "Barbara"].familyName', "value": "x"}),
+    )
 
 
 def test_path_names_are_case_insensitive() -> None:
-    out = patch_user(BABS, {"op": "replace", "path": 'EMAILS[TYPE eq "work"].VALUE', "value": "w@example.com"},
-                     {"op": "replace", "path": f"{ENT.upper()}:DEPARTMENT", "value": "R&D"})
+    out = patch_user(
+        BABS,
+        {"op": "replace", "path": 'EMAILS[TYPE eq "work"].VALUE', "value": "w@example.com"},
+        {"op": "replace", "path": f"{ENT.upper()}:DEPARTMENT", "value": "R&D"},
+    )
     assert out.data["emails"][0]["value"] == "w@example.com"
     assert out.data[ENT]["department"] == "R&D"
 
@@ -623,8 +759,11 @@ def test_non_string_path_is_invalid_path() -> None:
 
 
 def test_operations_key_and_field_names_in_any_case() -> None:
-    out = apply_patch(user_type(), BABS, {"SCHEMAS": [PATCH_OP_SCHEMA],
-                                          "operations": [{"OP": "Replace", "Path": "title", "Value": "T"}]})
+    out = apply_patch(
+        user_type(),
+        BABS,
+        {"SCHEMAS": [PATCH_OP_SCHEMA], "operations": [{"OP": "Replace", "Path": "title", "Value": "T"}]},
+    )
     assert out.data["title"] == "T"
 
 
@@ -634,29 +773,42 @@ def test_schemas_may_be_omitted() -> None:
 
 
 def test_error_names_the_failing_operation() -> None:
-    err = fails(InvalidValue, user_type(), BABS, patch_body({"op": "replace", "path": "title", "value": "ok"},
-                                                            {"op": "replace", "path": "active", "value": "nope"}))
+    err = fails(
+        InvalidValue,
+        user_type(),
+        BABS,
+        patch_body(
+            {"op": "replace", "path": "title", "value": "ok"}, {"op": "replace", "path": "active", "value": "nope"}
+        ),
+    )
     assert err.detail.startswith("Operation 2 (replace active)")
 
 
 def test_patch_is_atomic_and_never_mutates_its_input() -> None:
     data = copy.deepcopy(BABS)
-    out = patch_user(data, {"op": "replace", "path": 'emails[type eq "work"].value', "value": "x@example.com"},
-                     {"op": "remove", "path": "name.givenName"})
+    out = patch_user(
+        data,
+        {"op": "replace", "path": 'emails[type eq "work"].value', "value": "x@example.com"},
+        {"op": "remove", "path": "name.givenName"},
+    )
     assert data == BABS
     assert out.data["emails"][0]["value"] == "x@example.com"
 
 
 def test_patch_that_changes_nothing() -> None:
-    out = patch_user(BABS, {"op": "replace", "path": "title", "value": "Tour Guide"},
-                     {"op": "remove", "path": "nickName"})
+    out = patch_user(
+        BABS, {"op": "replace", "path": "title", "value": "Tour Guide"}, {"op": "remove", "path": "nickName"}
+    )
     assert out.data == BABS and out.changed == [] and out.members is None
 
 
 def test_operations_apply_in_order() -> None:
-    out = patch_user(BABS, {"op": "replace", "path": "title", "value": "A"},
-                     {"op": "remove", "path": "title"},
-                     {"op": "add", "path": "title", "value": "B"})
+    out = patch_user(
+        BABS,
+        {"op": "replace", "path": "title", "value": "A"},
+        {"op": "remove", "path": "title"},
+        {"op": "add", "path": "title", "value": "B"},
+    )
     assert out.data["title"] == "B"
 
 
@@ -683,8 +835,10 @@ def test_members_given_as_bare_ids() -> None:
 
 
 def test_members_after_remove_all_only_the_later_adds_count() -> None:
-    out = patch_group({"op": "add", "path": "members", "value": [{"value": "u1"}]},
-                      {"op": "remove", "path": "members"},
-                      {"op": "add", "path": "members", "value": [{"value": "u2"}]},
-                      {"op": "remove", "path": 'members[type eq "Group"]'})
+    out = patch_group(
+        {"op": "add", "path": "members", "value": [{"value": "u1"}]},
+        {"op": "remove", "path": "members"},
+        {"op": "add", "path": "members", "value": [{"value": "u2"}]},
+        {"op": "remove", "path": 'members[type eq "Group"]'},
+    )
     assert out.members == MemberChanges(add=[MemberRef("u2")], remove=set(), remove_all=True)

@@ -60,7 +60,10 @@ def sign_request(
         signed["x-amz-security-token"] = credentials.session_token
     names = sorted(signed)
     query = "&".join(
-        sorted(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, _, v in (p.partition("=") for p in parts.query.split("&") if p))
+        sorted(
+            f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+            for k, _, v in (p.partition("=") for p in parts.query.split("&") if p)
+        )
     )
     canonical = "\n".join(
         [
@@ -75,7 +78,9 @@ def sign_request(
     )
     scope = f"{day}/{region}/{service}/aws4_request"
     to_sign = "\n".join([_ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    key = _hmac(_hmac(_hmac(_hmac(f"AWS4{credentials.secret_access_key}".encode(), day), region), service), "aws4_request")
+    key = _hmac(
+        _hmac(_hmac(_hmac(f"AWS4{credentials.secret_access_key}".encode(), day), region), service), "aws4_request"
+    )
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     signed["authorization"] = (
         f"{_ALGORITHM} Credential={credentials.access_key_id}/{scope}, "

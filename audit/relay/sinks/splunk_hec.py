@@ -97,7 +97,9 @@ class SplunkHecSink:
                 return Delivered()
             ack_id = orjson.loads(response.content).get("ackId")
             if not isinstance(ack_id, int):
-                return Rejected("HEC returned no ackId: indexer acknowledgement is off for this token", RejectScope.STREAM)
+                return Rejected(
+                    "HEC returned no ackId: indexer acknowledgement is off for this token", RejectScope.STREAM
+                )
             return await self._await_ack(ack_id)
         if code in _RETRY_CODES or response.status_code >= 500 or response.status_code == 429:
             return Retry(reason, retry_after(response))

@@ -23,7 +23,7 @@ INFO = ApiInfo(
     description="Manage an organisation's SCIM tokens, OAuth clients and admin/auditor accounts, read and export its "
     "audit log (/audit) and manage its log streams (/streams). Authenticate with a personal API key: "
     "`Authorization: Bearer sk_…`. Secrets appear once, in the answer that creates them. Auditors may only read "
-    "and export the audit log. Every error is `{\"error\": code, \"message\": …}`; unknown query parameters and "
+    'and export the audit log. Every error is `{"error": code, "message": …}`; unknown query parameters and '
     "body fields are refused with 400.",
     security_scheme="adminKey",
     security_description="sk_<prefix>_<secret>",

@@ -29,7 +29,9 @@ class Guard:
     """
 
     def __init__(
-        self, authenticator: Authenticator, limiter: RateLimiter,
+        self,
+        authenticator: Authenticator,
+        limiter: RateLimiter,
         trusted_proxies: Sequence[IPv4Network | IPv6Network] = (),
     ) -> None:
         self.authenticator = authenticator
@@ -51,13 +53,21 @@ class Guard:
         """The acting admin, or an :class:`ApiError` (401 no valid key, 403 auditor, 429 rate limit)."""
         principal = await self._principal(request)
         if principal is None:
-            raise ApiError(401, "unauthorized", "A valid admin API key is required (Authorization: Bearer sk_…).",
-                           headers=_CHALLENGE)
+            raise ApiError(
+                401,
+                "unauthorized",
+                "A valid admin API key is required (Authorization: Bearer sk_…).",
+                headers=_CHALLENGE,
+            )
         retry_after = self.limiter.acquire(principal.credential_id)
         if retry_after is not None:
             wait = max(1, math.ceil(retry_after))
-            raise ApiError(429, "rate_limited", f"Rate limit exceeded for this key; retry in {wait} s.",
-                           headers={"Retry-After": str(wait)})
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"Rate limit exceeded for this key; retry in {wait} s.",
+                headers={"Retry-After": str(wait)},
+            )
         if principal.kind != "admin":
             raise ApiError(403, "forbidden", "This operation needs an admin account; auditors read the audit log.")
         return Caller.of(principal, self._context(request))

@@ -45,10 +45,13 @@ def _render(view: Any) -> dict[str, Any]:
 
 # ---- handlers ---------------------------------------------------------------------------------
 
+
 async def get_organization(call: Call[Admin]) -> Response:
     svc, acting = call.auth.svc, call.auth.acting
     org = await svc.organization(acting)
-    return JsonResponse({"slug": org.slug, "name": org.name, "created_at": org.created_at, "scim_base_path": "/scim/v2"})
+    return JsonResponse(
+        {"slug": org.slug, "name": org.name, "created_at": org.created_at, "scim_base_path": "/scim/v2"}
+    )
 
 
 async def list_tokens(call: Call[Admin]) -> Response:
@@ -80,8 +83,9 @@ async def rotate_token(call: Call[Admin]) -> Response:
     old_until = body.get("expires_old_at")
     if "grace_seconds" in body:
         old_until = utcnow() + timedelta(seconds=body["grace_seconds"])
-    token = await svc.rotate_token(acting, call.path("id"), old_expires_at=old_until, label=body.get("label"),
-                                   expires_at=body.get("expires_at"))
+    token = await svc.rotate_token(
+        acting, call.path("id"), old_expires_at=old_until, label=body.get("label"), expires_at=body.get("expires_at")
+    )
     return JsonResponse(_render(token), status_code=201)
 
 
@@ -155,49 +159,187 @@ _NOT_FOUND = {404: "No such resource in this organisation."}
 _INVALID = {422: "A field is missing or has a wrong value."}
 
 OPERATIONS: tuple[Operation[Admin], ...] = (
-    Operation("GET", "/organization", "getOrganization", "The caller's organisation.", get_organization,
-              "organization", response="Organization"),
-    Operation("GET", "/tokens", "listTokens", "List SCIM bearer tokens (never their secrets).", list_tokens,
-              "tokens", response="TokenList"),
-    Operation("POST", "/tokens", "createToken", "Create a SCIM bearer token; the token is in this answer only.",
-              create_token, "tokens", 201, "TokenCreate", "TokenCreated", errors=_INVALID),
-    Operation("GET", "/tokens/{id}", "getToken", "One SCIM bearer token.", get_token, "tokens",
-              response="Token", errors=_NOT_FOUND),
-    Operation("DELETE", "/tokens/{id}", "revokeToken", "Revoke a SCIM bearer token, effective on the next request.",
-              revoke_token, "tokens", response="Token", errors=_NOT_FOUND),
-    Operation("POST", "/tokens/{id}/rotate", "rotateToken",
-              "Issue a replacement token; the old one keeps working until expires_old_at (or for grace_seconds), "
-              "then stops.", rotate_token, "tokens", 201, "TokenRotate", "TokenCreated",
-              errors={**_NOT_FOUND, **_INVALID, 409: "The token is revoked or expired."}),
-    Operation("GET", "/oauth-clients", "listOAuthClients", "List OAuth clients (never their secrets).", list_clients,
-              "oauth-clients", response="OAuthClientList"),
-    Operation("POST", "/oauth-clients", "createOAuthClient",
-              "Create an OAuth client for the client credentials grant; client_secret is in this answer only.",
-              create_client, "oauth-clients", 201, "OAuthClientCreate", "OAuthClientCreated", errors=_INVALID),
-    Operation("GET", "/oauth-clients/{id}", "getOAuthClient", "One OAuth client.", get_client, "oauth-clients",
-              response="OAuthClient", errors=_NOT_FOUND),
-    Operation("DELETE", "/oauth-clients/{id}", "revokeOAuthClient",
-              "Revoke an OAuth client: its secret and all its access tokens stop at once.", revoke_client,
-              "oauth-clients", response="OAuthClient", errors=_NOT_FOUND),
-    Operation("POST", "/oauth-clients/{id}/rotate-secret", "rotateOAuthClientSecret",
-              "Replace the client secret (the old one stops at once); issued access tokens stay valid until "
-              "they expire.", rotate_client_secret, "oauth-clients", 200, None, "OAuthClientCreated",
-              errors={**_NOT_FOUND, 409: "The client is revoked."}),
-    Operation("GET", "/admins", "listAdmins", "List admin and auditor accounts.", list_accounts, "admins",
-              response="AccountList"),
-    Operation("POST", "/admins", "createAdmin",
-              "Create an admin or auditor account with its first API key (in this answer only).", create_account,
-              "admins", 201, "AccountCreate", "AccountCreated", errors={**_INVALID, 409: "The email is already in use."}),
-    Operation("GET", "/admins/{id}", "getAdmin", "One account.", get_account, "admins", response="Account",
-              errors=_NOT_FOUND),
-    Operation("DELETE", "/admins/{id}", "deleteAdmin", "Remove an account and revoke its keys.", delete_account,
-              "admins", 204, errors={**_NOT_FOUND, 409: "The organisation's last admin cannot be removed."}),
-    Operation("GET", "/admins/{id}/keys", "listAdminKeys", "List an account's API keys (never their secrets).",
-              list_keys, "admins", response="KeyList", errors=_NOT_FOUND),
-    Operation("POST", "/admins/{id}/keys", "createAdminKey", "Create an API key; the key is in this answer only.",
-              create_key, "admins", 201, "KeyCreate", "KeyCreated", errors={**_NOT_FOUND, **_INVALID}),
-    Operation("DELETE", "/admins/{id}/keys/{key_id}", "revokeAdminKey", "Revoke an API key at once.", revoke_key,
-              "admins", response="Key", errors=_NOT_FOUND),
+    Operation(
+        "GET",
+        "/organization",
+        "getOrganization",
+        "The caller's organisation.",
+        get_organization,
+        "organization",
+        response="Organization",
+    ),
+    Operation(
+        "GET",
+        "/tokens",
+        "listTokens",
+        "List SCIM bearer tokens (never their secrets).",
+        list_tokens,
+        "tokens",
+        response="TokenList",
+    ),
+    Operation(
+        "POST",
+        "/tokens",
+        "createToken",
+        "Create a SCIM bearer token; the token is in this answer only.",
+        create_token,
+        "tokens",
+        201,
+        "TokenCreate",
+        "TokenCreated",
+        errors=_INVALID,
+    ),
+    Operation(
+        "GET",
+        "/tokens/{id}",
+        "getToken",
+        "One SCIM bearer token.",
+        get_token,
+        "tokens",
+        response="Token",
+        errors=_NOT_FOUND,
+    ),
+    Operation(
+        "DELETE",
+        "/tokens/{id}",
+        "revokeToken",
+        "Revoke a SCIM bearer token, effective on the next request.",
+        revoke_token,
+        "tokens",
+        response="Token",
+        errors=_NOT_FOUND,
+    ),
+    Operation(
+        "POST",
+        "/tokens/{id}/rotate",
+        "rotateToken",
+        "Issue a replacement token; the old one keeps working until expires_old_at (or for grace_seconds), then stops.",
+        rotate_token,
+        "tokens",
+        201,
+        "TokenRotate",
+        "TokenCreated",
+        errors={**_NOT_FOUND, **_INVALID, 409: "The token is revoked or expired."},
+    ),
+    Operation(
+        "GET",
+        "/oauth-clients",
+        "listOAuthClients",
+        "List OAuth clients (never their secrets).",
+        list_clients,
+        "oauth-clients",
+        response="OAuthClientList",
+    ),
+    Operation(
+        "POST",
+        "/oauth-clients",
+        "createOAuthClient",
+        "Create an OAuth client for the client credentials grant; client_secret is in this answer only.",
+        create_client,
+        "oauth-clients",
+        201,
+        "OAuthClientCreate",
+        "OAuthClientCreated",
+        errors=_INVALID,
+    ),
+    Operation(
+        "GET",
+        "/oauth-clients/{id}",
+        "getOAuthClient",
+        "One OAuth client.",
+        get_client,
+        "oauth-clients",
+        response="OAuthClient",
+        errors=_NOT_FOUND,
+    ),
+    Operation(
+        "DELETE",
+        "/oauth-clients/{id}",
+        "revokeOAuthClient",
+        "Revoke an OAuth client: its secret and all its access tokens stop at once.",
+        revoke_client,
+        "oauth-clients",
+        response="OAuthClient",
+        errors=_NOT_FOUND,
+    ),
+    Operation(
+        "POST",
+        "/oauth-clients/{id}/rotate-secret",
+        "rotateOAuthClientSecret",
+        "Replace the client secret (the old one stops at once); issued access tokens stay valid until they expire.",
+        rotate_client_secret,
+        "oauth-clients",
+        200,
+        None,
+        "OAuthClientCreated",
+        errors={**_NOT_FOUND, 409: "The client is revoked."},
+    ),
+    Operation(
+        "GET",
+        "/admins",
+        "listAdmins",
+        "List admin and auditor accounts.",
+        list_accounts,
+        "admins",
+        response="AccountList",
+    ),
+    Operation(
+        "POST",
+        "/admins",
+        "createAdmin",
+        "Create an admin or auditor account with its first API key (in this answer only).",
+        create_account,
+        "admins",
+        201,
+        "AccountCreate",
+        "AccountCreated",
+        errors={**_INVALID, 409: "The email is already in use."},
+    ),
+    Operation(
+        "GET", "/admins/{id}", "getAdmin", "One account.", get_account, "admins", response="Account", errors=_NOT_FOUND
+    ),
+    Operation(
+        "DELETE",
+        "/admins/{id}",
+        "deleteAdmin",
+        "Remove an account and revoke its keys.",
+        delete_account,
+        "admins",
+        204,
+        errors={**_NOT_FOUND, 409: "The organisation's last admin cannot be removed."},
+    ),
+    Operation(
+        "GET",
+        "/admins/{id}/keys",
+        "listAdminKeys",
+        "List an account's API keys (never their secrets).",
+        list_keys,
+        "admins",
+        response="KeyList",
+        errors=_NOT_FOUND,
+    ),
+    Operation(
+        "POST",
+        "/admins/{id}/keys",
+        "createAdminKey",
+        "Create an API key; the key is in this answer only.",
+        create_key,
+        "admins",
+        201,
+        "KeyCreate",
+        "KeyCreated",
+        errors={**_NOT_FOUND, **_INVALID},
+    ),
+    Operation(
+        "DELETE",
+        "/admins/{id}/keys/{key_id}",
+        "revokeAdminKey",
+        "Revoke an API key at once.",
+        revoke_key,
+        "admins",
+        response="Key",
+        errors=_NOT_FOUND,
+    ),
 )
 
 

@@ -37,8 +37,12 @@ REQUESTS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "properties": {
             "expires_old_at": {**_TIME, "description": "When the old token stops working (default: now)."},
-            "grace_seconds": {"type": "integer", "minimum": 0, "maximum": 2592000,
-                              "description": "Alternatively, how long the old token keeps working."},
+            "grace_seconds": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 2592000,
+                "description": "Alternatively, how long the old token keeps working.",
+            },
             "label": {**_LABEL, "description": "The new token's label (default: the old token's)."},
             "expires_at": {**_TIME, "description": "When the new token stops working."},
         },
@@ -69,45 +73,76 @@ REQUESTS: dict[str, dict[str, Any]] = {
 _TOKEN = {
     "type": "object",
     "properties": {
-        "id": {"type": "string"}, "label": {"type": "string"},
+        "id": {"type": "string"},
+        "label": {"type": "string"},
         "prefix": {"type": "string", "description": "The public part of the token, as shown in logs."},
-        "created_at": _TIME, "expires_at": _TIME_OR_NULL, "revoked_at": _TIME_OR_NULL, "last_used_at": _TIME_OR_NULL,
+        "created_at": _TIME,
+        "expires_at": _TIME_OR_NULL,
+        "revoked_at": _TIME_OR_NULL,
+        "last_used_at": _TIME_OR_NULL,
         "state": _STATE,
     },
 }
 _CLIENT = {
     "type": "object",
     "properties": {
-        "id": {"type": "string"}, "label": {"type": "string"}, "client_id": {"type": "string"},
-        "created_at": _TIME, "secret_rotated_at": _TIME_OR_NULL, "revoked_at": _TIME_OR_NULL,
-        "last_used_at": _TIME_OR_NULL, "state": _STATE,
+        "id": {"type": "string"},
+        "label": {"type": "string"},
+        "client_id": {"type": "string"},
+        "created_at": _TIME,
+        "secret_rotated_at": _TIME_OR_NULL,
+        "revoked_at": _TIME_OR_NULL,
+        "last_used_at": _TIME_OR_NULL,
+        "state": _STATE,
     },
 }
 _KEY = {
     "type": "object",
     "properties": {
-        "id": {"type": "string"}, "account_id": {"type": "string"}, "label": {"type": "string"},
-        "prefix": {"type": "string"}, "created_at": _TIME, "expires_at": _TIME_OR_NULL, "revoked_at": _TIME_OR_NULL,
-        "last_used_at": _TIME_OR_NULL, "state": _STATE,
+        "id": {"type": "string"},
+        "account_id": {"type": "string"},
+        "label": {"type": "string"},
+        "prefix": {"type": "string"},
+        "created_at": _TIME,
+        "expires_at": _TIME_OR_NULL,
+        "revoked_at": _TIME_OR_NULL,
+        "last_used_at": _TIME_OR_NULL,
+        "state": _STATE,
     },
 }
 _ACCOUNT = {
     "type": "object",
-    "properties": {"id": {"type": "string"}, "email": {"type": "string"},
-                   "role": {"type": "string", "enum": ["admin", "auditor"]}, "created_at": _TIME},
+    "properties": {
+        "id": {"type": "string"},
+        "email": {"type": "string"},
+        "role": {"type": "string", "enum": ["admin", "auditor"]},
+        "created_at": _TIME,
+    },
 }
 
 
 def _with_secret(schema: dict[str, Any], name: str, description: str) -> dict[str, Any]:
-    return {"allOf": [schema, {"type": "object", "required": [name],
-                               "properties": {name: {"type": "string", "description": description}}}]}
+    return {
+        "allOf": [
+            schema,
+            {
+                "type": "object",
+                "required": [name],
+                "properties": {name: {"type": "string", "description": description}},
+            },
+        ]
+    }
 
 
 RESOURCES: dict[str, dict[str, Any]] = {
     "Organization": {
         "type": "object",
-        "properties": {"slug": {"type": "string"}, "name": {"type": "string"}, "created_at": _TIME,
-                       "scim_base_path": {"type": "string"}},
+        "properties": {
+            "slug": {"type": "string"},
+            "name": {"type": "string"},
+            "created_at": _TIME,
+            "scim_base_path": {"type": "string"},
+        },
     },
     "Token": _TOKEN,
     "TokenCreated": _with_secret(_TOKEN, "token", "The whole bearer token. Shown once; store it now."),
@@ -143,8 +178,9 @@ def _value(name: str, value: Any, schema: dict[str, Any]) -> Any:
         if not isinstance(value, int) or isinstance(value, bool):
             raise ApiError(422, "invalid_value", f"{name} must be an integer.")
         if not schema.get("minimum", value) <= value <= schema.get("maximum", value):
-            raise ApiError(422, "invalid_value",
-                           f"{name} must be between {schema.get('minimum')} and {schema.get('maximum')}.")
+            raise ApiError(
+                422, "invalid_value", f"{name} must be between {schema.get('minimum')} and {schema.get('maximum')}."
+            )
         return value
     if not isinstance(value, str):
         raise ApiError(422, "invalid_value", f"{name} must be a string.")

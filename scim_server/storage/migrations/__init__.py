@@ -48,7 +48,9 @@ def _check_log_present(sync_conn: Any) -> None:
         f"SELECT count(*) FROM {_LOG_SCHEMA}.sqlite_master WHERE name = 'audit_seal_state'"
     ).scalar()
     if not found:
-        path = sync_conn.exec_driver_sql("SELECT file FROM pragma_database_list WHERE name = ?", (_LOG_SCHEMA,)).scalar()
+        path = sync_conn.exec_driver_sql(
+            "SELECT file FROM pragma_database_list WHERE name = ?", (_LOG_SCHEMA,)
+        ).scalar()
         raise RuntimeError(
             f"the audit log file {path or '(in memory)'} is missing or empty, but this database's log was moved"
             " there: restore it beside the database (back up and move the two files together)"

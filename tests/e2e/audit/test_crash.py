@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from sqlalchemy import func, select
 
 from audit import read_sealed, verify
@@ -87,7 +86,9 @@ async def _wait_until_sealed(db_path: Path, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             async with db.read() as conn:
-                pending = (await conn.execute(select(func.count()).select_from(OUTBOX).where(unsealed(conn)))).scalar_one()
+                pending = (
+                    await conn.execute(select(func.count()).select_from(OUTBOX).where(unsealed(conn)))
+                ).scalar_one()
             if pending == 0:
                 return
             assert time.monotonic() < deadline, f"{pending} events still unsealed"
@@ -123,6 +124,8 @@ async def test_sigkill_mid_provisioning_loses_no_event_and_invents_none(tmp_path
     provisioned = Counter(e["targets"][0]["name"] for e in events if e["action"] == "user.provisioned")
     assert set(provisioned) == existing, "an event for a user that does not exist, or a user without one"
     assert set(provisioned.values()) == {1}
-    assert all(e["actor"] == {"type": "scim_token", "name": "okta-prod"} for e in events if e["action"] == "user.provisioned")
+    assert all(
+        e["actor"] == {"type": "scim_token", "name": "okta-prod"} for e in events if e["action"] == "user.provisioned"
+    )
     assert report.ok, report
     assert report.checked == len(events)

@@ -82,7 +82,9 @@ async def test_sealing_commits_while_the_server_holds_the_main_file(sqlite_db: D
     assert report.ok and report.checked == 2
 
 
-async def test_pruning_keeps_the_newest_sealed_row_so_pks_never_restart_below_the_watermark(sqlite_db: Database) -> None:
+async def test_pruning_keeps_the_newest_sealed_row_so_pks_never_restart_below_the_watermark(
+    sqlite_db: Database,
+) -> None:
     relay = Relay(sqlite_db, holder="test")
     async with sqlite_db.write() as conn:
         await record_many(conn, [provisioned(f"u{i}@acme.example") for i in range(3)])
@@ -166,7 +168,9 @@ def test_serve_seals_in_a_child_process_that_ends_with_the_server(tmp_path: Path
                 assert client.post("/Users", json={"userName": f"u{i}@acme.example"}).status_code == 201
         log = sqlite3.connect(f"file:{log_database(str(db))}?mode=ro", uri=True)
         deadline = time.monotonic() + 10
-        while (sealed := log.execute("SELECT count(*) FROM audit_events WHERE action = 'user.provisioned'").fetchone()[0]) < 3:
+        while (
+            sealed := log.execute("SELECT count(*) FROM audit_events WHERE action = 'user.provisioned'").fetchone()[0]
+        ) < 3:
             assert time.monotonic() < deadline, f"{sealed} of 3 events sealed"
             time.sleep(0.05)
         log.close()
@@ -181,7 +185,9 @@ def test_serve_seals_in_a_child_process_that_ends_with_the_server(tmp_path: Path
             assert client.post("/Users", json={"userName": "late@acme.example"}).status_code == 201
         log = sqlite3.connect(f"file:{log_database(str(db))}?mode=ro", uri=True)
         deadline = time.monotonic() + 15
-        while log.execute("SELECT count(*) FROM audit_events WHERE target_name = 'late@acme.example'").fetchone()[0] < 1:
+        while (
+            log.execute("SELECT count(*) FROM audit_events WHERE target_name = 'late@acme.example'").fetchone()[0] < 1
+        ):
             assert time.monotonic() < deadline, "no relay sealed after the first one died"
             time.sleep(0.1)
         log.close()

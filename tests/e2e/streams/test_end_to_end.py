@@ -38,7 +38,9 @@ async def test_scim_changes_stream_out_while_a_slow_stream_waits(tmp_path: Path)
             async with admin, scim:
                 for name, served in (("siem", healthy_server), ("slow-siem", slow_server)):
                     config = {"url": f"{served.url}/hook", "secret": WEBHOOK_SECRET}
-                    created = await admin.post("/api/v1/streams", json={"type": "webhook", "name": name, "config": config})
+                    created = await admin.post(
+                        "/api/v1/streams", json={"type": "webhook", "name": name, "config": config}
+                    )
                     assert created.status_code == 201, created.text
                 stream_id = created.json()["id"]
                 latencies = []

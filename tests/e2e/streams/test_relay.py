@@ -35,7 +35,12 @@ async def test_events_recorded_in_a_transaction_reach_the_stream_through_the_rel
             async with db.write() as conn:
                 await audit.record(
                     conn,
-                    audit.EventDraft("acme", "user.provisioned", audit.Actor("scim_token", "okta-prod"), (audit.Target("user", "jane@acme.example"),)),
+                    audit.EventDraft(
+                        "acme",
+                        "user.provisioned",
+                        audit.Actor("scim_token", "okta-prod"),
+                        (audit.Target("user", "jane@acme.example"),),
+                    ),
                 )
             deadline = time.monotonic() + 10
             while len(receiver.received) < 2:

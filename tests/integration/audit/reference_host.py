@@ -29,7 +29,10 @@ from audit import schema
 class ReferenceHost:
     def __init__(self, url: str) -> None:
         self.dialect = make_url(url).get_dialect().name
-        options: dict[str, Any] = {"json_serializer": lambda v: orjson.dumps(v).decode(), "json_deserializer": orjson.loads}
+        options: dict[str, Any] = {
+            "json_serializer": lambda v: orjson.dumps(v).decode(),
+            "json_deserializer": orjson.loads,
+        }
         if self.dialect == "sqlite":
             # audit's SQLite statements run on the sqlite3 connection itself, from the event loop's thread.
             options["connect_args"] = {"check_same_thread": False}
@@ -67,18 +70,17 @@ class ReferenceHost:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._writers if self.dialect == "sqlite" else _nothing():
-            async with self.engine.connect() as conn:
-                raw = await self._sqlite3(conn)
-                # On SQLite the drafts wait for COMMIT and go in with one statement (audit.write_pending).
-                transaction = audit.attach(conn, audit.HostTransaction(raw, pending=[] if raw else None))
-                try:
-                    async with conn.begin():
-                        yield conn
-                        if raw is not None and transaction.pending:
-                            audit.write_pending(raw, transaction.pending)
-                finally:
-                    audit.detach(conn)
+        async with self._writers if self.dialect == "sqlite" else _nothing(), self.engine.connect() as conn:
+            raw = await self._sqlite3(conn)
+            # On SQLite the drafts wait for COMMIT and go in with one statement (audit.write_pending).
+            transaction = audit.attach(conn, audit.HostTransaction(raw, pending=[] if raw else None))
+            try:
+                async with conn.begin():
+                    yield conn
+                    if raw is not None and transaction.pending:
+                        audit.write_pending(raw, transaction.pending)
+            finally:
+                audit.detach(conn)
         transaction.run_after_commit()
 
     @asynccontextmanager

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from audit import LeaseLost, Relay, checkpoint_public_key, read_sealed, record_many, verify
 from audit.signing import derive_key
 from audit.tables import AuditEventRow, CheckpointRow
-from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
+from tests.integration.audit.reference_host import ReferenceHost
 
 _events = AuditEventRow.__table__
 _checkpoints = CheckpointRow.__table__

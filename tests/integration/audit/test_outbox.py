@@ -93,7 +93,9 @@ async def test_a_failing_event_does_not_fail_the_change(db: ReferenceHost) -> No
 
 
 @pytest.mark.parametrize("events", [1, 2, 1500])
-async def test_a_failing_insert_undoes_only_itself(db: ReferenceHost, monkeypatch: pytest.MonkeyPatch, events: int) -> None:
+async def test_a_failing_insert_undoes_only_itself(
+    db: ReferenceHost, monkeypatch: pytest.MonkeyPatch, events: int
+) -> None:
     await _setup(db)
     before = _failures()
     # The broken row is the last: rows before it must not stay behind either. (On SQLite the
@@ -108,7 +110,9 @@ async def test_a_failing_insert_undoes_only_itself(db: ReferenceHost, monkeypatc
     assert _failures() == before + events
 
 
-async def test_units_committed_together_keep_their_own_events(scim_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_units_committed_together_keep_their_own_events(
+    scim_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Concurrent units share one COMMIT on SQLite, and their events are written together just
     before it: a unit that rolls back still takes only its own events along, and an event that
     cannot be built or inserted costs only its own unit's events, never another's or a change."""

@@ -14,8 +14,8 @@ import pytest
 from starlette.requests import Request
 
 from audit import Actor, Caller, EventDraft, Relay, RequestContext, Target, create_audit_app, record_many
-from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
+from tests.integration.audit.reference_host import ReferenceHost
 
 _NOW = datetime.now(UTC)
 _OKTA = Actor("scim_token", "okta-prod")
@@ -31,7 +31,9 @@ async def _authorize(request: Request) -> Caller | None:
     return Caller(organization=org, actor=Actor(role, f"{role}@{org}.example"), role=role)  # type: ignore[arg-type]
 
 
-def _event(action: str, actor: Actor, target: str, *, days_ago: float = 0, org: str = "acme", **metadata: object) -> EventDraft:
+def _event(
+    action: str, actor: Actor, target: str, *, days_ago: float = 0, org: str = "acme", **metadata: object
+) -> EventDraft:
     kind = "group" if action.startswith("group.") else "user"
     return EventDraft(
         organization=org,
@@ -60,7 +62,9 @@ async def client(db: ReferenceHost) -> AsyncIterator[httpx.AsyncClient]:
     await Relay(db, holder="test").drain()
     app = create_audit_app(db, _authorize)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers={"x-caller": "acme/auditor"}) as c:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers={"x-caller": "acme/auditor"}
+    ) as c:
         yield c
 
 
@@ -75,8 +79,21 @@ async def test_newest_first_with_canonical_events(client: httpx.AsyncClient) -> 
     assert [e["sequence"] for e in body["data"]] == [6, 5, 4, 3, 2, 1]
     assert body["next_cursor"] is None
     first = body["data"][-1]
-    assert set(first) == {"id", "version", "organization", "sequence", "action", "category", "occurred_at", "actor",
-                          "targets", "context", "metadata", "prev_hash", "hash"}
+    assert set(first) == {
+        "id",
+        "version",
+        "organization",
+        "sequence",
+        "action",
+        "category",
+        "occurred_at",
+        "actor",
+        "targets",
+        "context",
+        "metadata",
+        "prev_hash",
+        "hash",
+    }
     assert first["actor"] == {"type": "scim_token", "name": "okta-prod"}
 
 
@@ -91,7 +108,9 @@ async def test_filters(client: httpx.AsyncClient) -> None:
     since = (_NOW - timedelta(days=25)).isoformat()
     until = (_NOW - timedelta(days=3)).isoformat()
     assert await _sequences(client, since=since, until=until) == [4, 3, 2]
-    assert await _sequences(client, range="today", category="scim_credentials") == ([6] if (_NOW - timedelta(days=0.5)).date() == _NOW.date() else [])
+    assert await _sequences(client, range="today", category="scim_credentials") == (
+        [6] if (_NOW - timedelta(days=0.5)).date() == _NOW.date() else []
+    )
 
 
 async def test_free_text_search(client: httpx.AsyncClient) -> None:
@@ -143,7 +162,9 @@ async def test_cursor_pages_without_gaps_or_repeats(client: httpx.AsyncClient) -
         ({"actor": "x" * 321}, "invalid_request"),
     ],
 )
-async def test_bad_queries_are_400_with_a_json_error(client: httpx.AsyncClient, params: dict[str, object], code: str) -> None:
+async def test_bad_queries_are_400_with_a_json_error(
+    client: httpx.AsyncClient, params: dict[str, object], code: str
+) -> None:
     response = await client.get("/events", params=params)  # type: ignore[arg-type]
     assert response.status_code == 400
     assert response.json()["error"] == code and response.json()["message"]
@@ -171,9 +192,14 @@ async def test_access(client: httpx.AsyncClient) -> None:
 
 async def test_retention_is_set_by_admins_and_audited(client: httpx.AsyncClient, db: ReferenceHost) -> None:
     admin = {"x-caller": "acme/admin"}
-    for bad, code in (({"days": 10}, "invalid_retention"), ({"days": "ninety"}, "invalid_retention"),
-                      ({"weeks": 3}, "unknown_field"), ({"days": 365, "weeks": 3}, "unknown_field"),
-                      ([90], "invalid_request"), ({}, "invalid_request")):
+    for bad, code in (
+        ({"days": 10}, "invalid_retention"),
+        ({"days": "ninety"}, "invalid_retention"),
+        ({"weeks": 3}, "unknown_field"),
+        ({"days": 365, "weeks": 3}, "unknown_field"),
+        ([90], "invalid_request"),
+        ({}, "invalid_request"),
+    ):
         response = await client.put("/retention", json=bad, headers=admin)
         assert (response.status_code, response.json()["error"]) == (400, code), bad
     response = await client.put("/retention", content=b"{not json", headers=admin)
@@ -221,10 +247,15 @@ async def test_an_empty_range_exports_an_empty_file(client: httpx.AsyncClient) -
     assert (await client.get("/export", params={"format": "xml"})).status_code == 400
 
 
-async def test_an_export_with_parameters_it_does_not_know_exports_nothing(client: httpx.AsyncClient, db: ReferenceHost) -> None:
+async def test_an_export_with_parameters_it_does_not_know_exports_nothing(
+    client: httpx.AsyncClient, db: ReferenceHost
+) -> None:
     # A WorkOS-style request: before, these were ignored and the whole log was exported.
-    for params in ({"range_start": "2026-01-01T00:00:00Z"}, {"actions[]": "user.provisioned"},
-                   {"format": "csv", "since": "2026-01-01", "actors": "okta-prod"}):
+    for params in (
+        {"range_start": "2026-01-01T00:00:00Z"},
+        {"actions[]": "user.provisioned"},
+        {"format": "csv", "since": "2026-01-01", "actors": "okta-prod"},
+    ):
         response = await client.get("/export", params=params)
         assert response.status_code == 400, response.text
         body = response.json()
@@ -236,9 +267,18 @@ async def test_an_export_with_parameters_it_does_not_know_exports_nothing(client
     assert (await client.get("/events", params={"action": "audit_log.exported"})).json()["data"] == []
 
 
-@pytest.mark.parametrize(("path", "params"), [("/events", {"sort": "asc"}), ("/events", {"page": "2", "limit": "5"}),
-                                              ("/events/evt_x", {"expand": "1"}), ("/retention", {"days": "30"})])
-async def test_unknown_query_parameters_are_400_everywhere(client: httpx.AsyncClient, path: str, params: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/events", {"sort": "asc"}),
+        ("/events", {"page": "2", "limit": "5"}),
+        ("/events/evt_x", {"expand": "1"}),
+        ("/retention", {"days": "30"}),
+    ],
+)
+async def test_unknown_query_parameters_are_400_everywhere(
+    client: httpx.AsyncClient, path: str, params: dict[str, str]
+) -> None:
     response = await client.get(path, params=params)
     assert (response.status_code, response.json()["error"]) == (400, "unknown_parameter")
     # A caller without a credential learns nothing about what is accepted.
@@ -248,7 +288,9 @@ async def test_unknown_query_parameters_are_400_everywhere(client: httpx.AsyncCl
 
 async def test_bodies_must_be_small_json(client: httpx.AsyncClient) -> None:
     admin = {"x-caller": "acme/admin"}
-    form = await client.put("/retention", content=b"days=365", headers={**admin, "content-type": "application/x-www-form-urlencoded"})
+    form = await client.put(
+        "/retention", content=b"days=365", headers={**admin, "content-type": "application/x-www-form-urlencoded"}
+    )
     assert (form.status_code, form.json()["error"]) == (415, "unsupported_media_type")
     huge = await client.put("/retention", json={"days": 365, "pad": "x" * 100_000}, headers=admin)
     assert (huge.status_code, huge.json()["error"]) == (413, "too_large")
@@ -257,14 +299,16 @@ async def test_bodies_must_be_small_json(client: httpx.AsyncClient) -> None:
 
 async def test_csv_cells_cannot_smuggle_formulas(db: ReferenceHost) -> None:
     # The User-Agent header is whatever the client sent: a classic CSV-injection carrier.
-    draft = replace(provisioned("jane@acme.example"), context=RequestContext(user_agent='=HYPERLINK("http://evil", "click")'))
+    draft = replace(
+        provisioned("jane@acme.example"), context=RequestContext(user_agent='=HYPERLINK("http://evil", "click")')
+    )
     async with db.write() as conn:
         await record_many(conn, [draft])
     await Relay(db, holder="test").drain()
     app = create_audit_app(db, _authorize)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         text = (await c.get("/export", params={"format": "csv"}, headers={"x-caller": "acme/admin"})).text
-    row = list(csv.DictReader(io.StringIO(text)))[0]
+    row = next(iter(csv.DictReader(io.StringIO(text))))
     assert row["user_agent"] == '\'=HYPERLINK("http://evil", "click")'
 
 
@@ -290,6 +334,11 @@ async def test_cli_export_iterator_reports_progress(client: httpx.AsyncClient, d
     progress: list[int] = []
     f = EventFilter(categories=("scim_provisioning",))
     assert await count_events(db, "acme", f) == 5
-    chunks = [c async for c in export_events(db, "acme", "ndjson", f, actor=Actor("system", "cli"), progress=progress.append, batch_size=2)]
+    chunks = [
+        c
+        async for c in export_events(
+            db, "acme", "ndjson", f, actor=Actor("system", "cli"), progress=progress.append, batch_size=2
+        )
+    ]
     assert progress == [2, 4, 5]
     assert [json.loads(line)["sequence"] for line in b"".join(chunks).splitlines()] == [1, 2, 3, 4, 5]

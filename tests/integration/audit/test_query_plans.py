@@ -6,8 +6,8 @@ from sqlalchemy import text
 
 from audit import Relay, record_many
 from audit.query.filters import EventFilter, _queries
-from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
+from tests.integration.audit.reference_host import ReferenceHost
 
 
 async def _populate(db: ReferenceHost, count: int = 1500) -> None:
@@ -35,7 +35,11 @@ async def _plan(db: ReferenceHost, f: EventFilter) -> str:
 async def test_free_text_uses_the_full_text_index(db: ReferenceHost) -> None:
     await _populate(db)
     plan = await _plan(db, EventFilter(text="person42@acme.example"))
-    assert ("audit_events_fts VIRTUAL TABLE INDEX" in plan) if db.dialect == "sqlite" else ("ix_audit_events_search" in plan), plan
+    assert (
+        ("audit_events_fts VIRTUAL TABLE INDEX" in plan)
+        if db.dialect == "sqlite"
+        else ("ix_audit_events_search" in plan)
+    ), plan
 
 
 async def test_a_filtered_page_walks_an_index_in_sequence_order_without_sorting(db: ReferenceHost) -> None:

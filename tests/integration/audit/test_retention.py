@@ -21,8 +21,8 @@ from audit import (
     set_retention,
     verify,
 )
-from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
+from tests.integration.audit.reference_host import ReferenceHost
 
 _NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 _ADMIN = Actor("admin", "ops@acme.example")
@@ -123,11 +123,15 @@ async def test_cutting_off_the_oldest_events_without_a_purge_is_caught(db: Refer
 
 
 async def test_the_leading_relay_purges_and_checkpoints_on_its_own(db: ReferenceHost) -> None:
-    from audit.tables import CHECKPOINTS
     from sqlalchemy import func, select
 
+    from audit.tables import CHECKPOINTS
+
     now = datetime.now(UTC)
-    drafts = [replace(provisioned(f"p{i}@acme.example"), occurred_at=now - timedelta(days=age)) for i, age in enumerate([200, 1])]
+    drafts = [
+        replace(provisioned(f"p{i}@acme.example"), occurred_at=now - timedelta(days=age))
+        for i, age in enumerate([200, 1])
+    ]
     async with db.write() as conn:
         await record_many(conn, drafts)
     relay = Relay(db, retention_interval=0.2, checkpoint_interval=0.2)

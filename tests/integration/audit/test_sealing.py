@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from audit import Relay, RelayContext, Signal, chain_heads, read_sealed, record, record_many
 from audit.backends import seal_pending, unsealed
 from audit.tables import AuditEventRow, OutboxRow
-from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
+from tests.integration.audit.reference_host import ReferenceHost
 
 _events = AuditEventRow.__table__
 
@@ -45,7 +45,9 @@ async def test_drain_numbers_each_organisation_gap_free_and_chains_hashes(db: Re
                 prev = event.hash
         heads = await chain_heads(conn)
         assert {o: h.last_sequence for o, h in heads.items()} == {"acme": 5, "globex": 5}
-        assert (await conn.execute(select(func.count()).select_from(OutboxRow.__table__).where(unsealed(conn)))).scalar_one() == 0
+        assert (
+            await conn.execute(select(func.count()).select_from(OutboxRow.__table__).where(unsealed(conn)))
+        ).scalar_one() == 0
 
 
 async def test_sealing_batches_and_continues_the_chain(db: ReferenceHost) -> None:

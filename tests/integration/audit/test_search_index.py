@@ -14,8 +14,8 @@ from sqlalchemy import text
 from audit import Relay, purge_expired, record_many
 from audit.query import EventFilter, search_page
 from audit.search_words import search_words
-from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
+from tests.integration.audit.reference_host import ReferenceHost
 
 
 async def _found(db: ReferenceHost, words: str) -> list[str]:
@@ -88,8 +88,10 @@ async def test_events_sealed_after_a_purge_emptied_the_log_are_indexed_and_purge
 
 def _words_by_regex(event: dict[str, object]) -> str:
     """What search_words is defined as: every run of non-word characters one space, lower case."""
-    text = " ".join([event["actor"]["name"], event["action"], event["category"]]  # type: ignore[index]
-                    + [f"{t['type']} {t['name']}" for t in event["targets"]])  # type: ignore[attr-defined]
+    text = " ".join(
+        [event["actor"]["name"], event["action"], event["category"]]  # type: ignore[index]
+        + [f"{t['type']} {t['name']}" for t in event["targets"]]
+    )  # type: ignore[attr-defined]
     return re.sub(r"[^\w]+", " ", text).strip().lower()
 
 

@@ -10,18 +10,23 @@ from __future__ import annotations
 import pytest
 
 from audit import Actor, EventDraft, Relay, RequestContext, Target, record_many
+from audit.backends import seal_pending
 from audit.query import EventFilter, QueryError, iter_batches, search_page
 from audit.query.export import count_matching
-from audit.backends import seal_pending
-from tests.integration.audit.reference_host import ReferenceHost
 from tests.integration.audit.conftest import provisioned
+from tests.integration.audit.reference_host import ReferenceHost
 
 _CONTEXT = RequestContext(ip="203.0.113.7", user_agent="Okta SCIM Client", request_id="req_1")
 
 
 def _added(group: str, email: str) -> EventDraft:
-    return EventDraft("acme", "group.member_added", Actor("scim_token", "okta-prod"),
-                      (Target("group", group), Target("user", email)), _CONTEXT)
+    return EventDraft(
+        "acme",
+        "group.member_added",
+        Actor("scim_token", "okta-prod"),
+        (Target("group", group), Target("user", email)),
+        _CONTEXT,
+    )
 
 
 async def _seal_without_indexing(db: ReferenceHost, drafts: list[EventDraft]) -> None:
@@ -44,14 +49,27 @@ async def _all_pages(db: ReferenceHost, f: EventFilter, limit: int) -> list[int]
 
 async def test_target_filter_matches_exact_names_indexed_or_not(db: ReferenceHost) -> None:
     jane = "jane.doe@acme.example"
-    indexed = [provisioned(jane), provisioned("doe@acme.example"), provisioned("jane.doe@acme.example.org"),
-               _added("Engineering", jane), provisioned(jane, title="x"), provisioned("globex", organization="globex")]
+    indexed = [
+        provisioned(jane),
+        provisioned("doe@acme.example"),
+        provisioned("jane.doe@acme.example.org"),
+        _added("Engineering", jane),
+        provisioned(jane, title="x"),
+        provisioned("globex", organization="globex"),
+    ]
     async with db.write() as conn:
         await record_many(conn, indexed)
     await Relay(db, holder="test").drain()
     # Sequences 1-5 are indexed; 6-9 are sealed but not yet in the full-text index.
-    await _seal_without_indexing(db, [provisioned(jane), provisioned("someone@acme.example"), provisioned(jane),
-                                      _added("jane.doe@acme.example", "x@acme.example")])
+    await _seal_without_indexing(
+        db,
+        [
+            provisioned(jane),
+            provisioned("someone@acme.example"),
+            provisioned(jane),
+            _added("jane.doe@acme.example", "x@acme.example"),
+        ],
+    )
 
     f = EventFilter(target=jane)
     expected = [9, 8, 6, 5, 1]  # 9: a group that happens to bear the name; 4: jane is its second target

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 import audit
 from audit.access import Caller
+from audit.backends import seal_pending
 from audit.relay.delivery import DeliverySettings, DeliveryStage
 from audit.relay.sinks import DestinationPolicy
-from audit.backends import seal_pending
 from audit.streams import SecretBox, StreamService
 from audit.streams.tables import StreamRow
 from scim_server.storage.engine import Database

@@ -16,9 +16,9 @@ from starlette.routing import Mount
 
 import audit
 from audit.access import Caller
-from audit.metrics import exposition, refresh
 from audit.backends import unsealed
 from audit.http import ApiInfo, api_app, openapi_document
+from audit.metrics import exposition, refresh
 from audit.streams import SecretBox, SecretBoxError, create_streams_app, streams_section
 from audit.streams.tables import StreamRow
 from audit.tables import AuditEventRow, OutboxRow
@@ -40,10 +40,14 @@ async def _authorize(request: Request) -> Caller | None:
 
 @pytest.fixture
 async def api(db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    streams = create_streams_app(db, secret_key=SECRET_KEY, authorize=_authorize, request_timeout=1.0, destinations=LOCAL)
+    streams = create_streams_app(
+        db, secret_key=SECRET_KEY, authorize=_authorize, request_timeout=1.0, destinations=LOCAL
+    )
     host = Starlette(routes=[Mount("/api/v1/streams", app=streams)])
     transport = httpx.ASGITransport(app=host)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers={"x-test-role": "admin"}) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers={"x-test-role": "admin"}
+    ) as client:
         yield client
 
 
@@ -53,7 +57,12 @@ def _webhook(url: str = "https://siem.acme.example/hook", **extra: Any) -> dict[
 
 async def _audit_log(db: Database) -> list[dict[str, Any]]:
     async with db.read() as conn:
-        pending = [r.payload for r in await conn.execute(select(OutboxRow.__table__).where(unsealed(conn)).order_by(OutboxRow.__table__.c.pk))]
+        pending = [
+            r.payload
+            for r in await conn.execute(
+                select(OutboxRow.__table__).where(unsealed(conn)).order_by(OutboxRow.__table__.c.pk)
+            )
+        ]
         sealed = [orjson.loads(r.body) for r in await conn.execute(select(AuditEventRow.__table__))]
     return sealed + pending
 
@@ -68,7 +77,9 @@ async def test_streams_are_for_admins_only(api: httpx.AsyncClient) -> None:
         assert response.status_code == 403 and response.json()["error"] == "forbidden"
 
 
-async def test_create_returns_201_without_secrets_and_stores_them_encrypted(api: httpx.AsyncClient, db: Database) -> None:
+async def test_create_returns_201_without_secrets_and_stores_them_encrypted(
+    api: httpx.AsyncClient, db: Database
+) -> None:
     response = await api.post("/api/v1/streams/", json=_webhook(authorization="Bearer s3cr3t-static"))
     assert response.status_code == 201
     body = response.json()
@@ -103,17 +114,37 @@ async def test_create_returns_201_without_secrets_and_stores_them_encrypted(api:
 @pytest.mark.parametrize(
     ("payload", "code", "fragment"),
     [
-        ({"type": "webhook", "name": "siem", "config": {"url": "ftp://x", "secret": WEBHOOK_SECRET}}, "invalid_config", "url"),
+        (
+            {"type": "webhook", "name": "siem", "config": {"url": "ftp://x", "secret": WEBHOOK_SECRET}},
+            "invalid_config",
+            "url",
+        ),
         ({"type": "webhook", "name": "siem", "config": {"url": "https://x.example"}}, "invalid_config", "secret"),
-        ({"type": "webhook", "name": "siem", "config": {"url": "https://x.example", "secret": "hunter2"}}, "invalid_config", "whsec_"),
+        (
+            {"type": "webhook", "name": "siem", "config": {"url": "https://x.example", "secret": "hunter2"}},
+            "invalid_config",
+            "whsec_",
+        ),
         ({"type": "kafka", "name": "siem", "config": {}}, "invalid_config", "unknown stream type"),
         ({"type": "webhook", "name": "Not A Slug", "config": {}}, "invalid_request", "name"),
         ({**_webhook(), "format": "xml"}, "invalid_request", "format"),
         ({**_webhook(), "filter": {"actions": ["user.exploded"]}}, "invalid_request", "user.exploded"),
         ({**_webhook(), "colour": "red"}, "unknown_field", "colour"),
-        ({"type": "splunk_hec", "name": "siem", "config": {"url": "https://x.example", "token": "t", "ack": "yes"}}, "invalid_config", "ack"),
-        ({"type": "s3", "name": "siem", "config": {"bucket": "B!", "access_key_id": "a", "secret_access_key": "b"}}, "invalid_config", "bucket"),
-        ({"type": "datadog", "name": "siem", "config": {"site": "https://evil.example", "api_key": "k"}}, "invalid_config", "site"),
+        (
+            {"type": "splunk_hec", "name": "siem", "config": {"url": "https://x.example", "token": "t", "ack": "yes"}},
+            "invalid_config",
+            "ack",
+        ),
+        (
+            {"type": "s3", "name": "siem", "config": {"bucket": "B!", "access_key_id": "a", "secret_access_key": "b"}},
+            "invalid_config",
+            "bucket",
+        ),
+        (
+            {"type": "datadog", "name": "siem", "config": {"site": "https://evil.example", "api_key": "k"}},
+            "invalid_config",
+            "site",
+        ),
     ],
 )
 async def test_bad_stream_definitions_are_400_with_a_reason(
@@ -137,7 +168,11 @@ async def test_update_merges_config_and_keeps_write_only_secrets(api: httpx.Asyn
     stream_id = (await api.post("/api/v1/streams/", json=_webhook())).json()["id"]
     response = await api.patch(
         f"/api/v1/streams/{stream_id}",
-        json={"config": {"url": "https://siem2.acme.example/hook"}, "format": "ocsf", "filter": {"categories": ["authentication"]}},
+        json={
+            "config": {"url": "https://siem2.acme.example/hook"},
+            "format": "ocsf",
+            "filter": {"categories": ["authentication"]},
+        },
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -247,7 +282,9 @@ async def test_a_section_in_the_host_api_answers_the_bare_collection_path(db: Da
     section = streams_section(db, secret_key=SECRET_KEY, authorize=_authorize, prefix="/streams")
     host = Starlette(routes=[Mount("/api/v1", app=api_app([section], ApiInfo("host", "A host's API.")))])
     transport = httpx.ASGITransport(app=host)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test", headers={"x-test-role": "admin"}) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers={"x-test-role": "admin"}
+    ) as client:
         created = await client.post("/api/v1/streams", json=_webhook())
         assert created.status_code == 201
         assert [s["id"] for s in (await client.get("/api/v1/streams")).json()["streams"]] == [created.json()["id"]]
@@ -260,9 +297,13 @@ def test_endpoints_describe_themselves_for_the_openapi_document(db: Database) ->
     assert set(paths["/streams"]) == {"get", "post"}
     assert set(paths["/streams/{stream_id}"]) == {"get", "patch", "delete"}
     create = paths["/streams"]["post"]
-    assert {"201", "400", "401", "403", "409", "413", "415"} <= set(create["responses"]) and create["tags"] == ["log streams"]
+    assert {"201", "400", "401", "403", "409", "413", "415"} <= set(create["responses"]) and create["tags"] == [
+        "log streams"
+    ]
     assert paths["/streams/{stream_id}/replay"]["post"]["parameters"][0]["name"] == "stream_id"
-    assert {"/streams/{stream_id}/test", "/streams/{stream_id}/dead-letters", "/streams/{stream_id}/pause"} <= set(paths)
+    assert {"/streams/{stream_id}/test", "/streams/{stream_id}/dead-letters", "/streams/{stream_id}/pause"} <= set(
+        paths
+    )
 
 
 async def test_dead_letters_list_what_was_refused_and_why(api: httpx.AsyncClient, db: Database) -> None:

@@ -141,14 +141,24 @@ async def test_an_update_to_a_private_destination_is_refused_and_changes_nothing
     async with _admin_api(tmp_path) as api:
         created = await api.post("/api/v1/streams", json=_webhook("https://siem.acme.example/hook"))
         stream_id = created.json()["id"]
-        response = await api.patch(f"/api/v1/streams/{stream_id}", json={"config": {"url": "http://[::ffff:a9fe:a9fe]/"}})
+        response = await api.patch(
+            f"/api/v1/streams/{stream_id}", json={"config": {"url": "http://[::ffff:a9fe:a9fe]/"}}
+        )
         assert (response.status_code, response.json()["error"]) == (400, "invalid_config")
         assert "cloud metadata" in response.json()["message"]
-        assert (await api.get(f"/api/v1/streams/{stream_id}")).json()["config"]["url"] == "https://siem.acme.example/hook"
+        assert (await api.get(f"/api/v1/streams/{stream_id}")).json()["config"][
+            "url"
+        ] == "https://siem.acme.example/hook"
 
 
 async def test_the_operator_can_allow_private_networks(tmp_path: Path) -> None:
-    allowed = ["http://127.0.0.1:8080/hook", "http://localhost/hook", "http://10.0.0.5/", "http://[fd12:3456::1]/", "http://100.64.0.1/"]
+    allowed = [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://10.0.0.5/",
+        "http://[fd12:3456::1]/",
+        "http://100.64.0.1/",
+    ]
     still_refused = [
         "http://169.254.169.254/",
         "http://[fe80::1]/",
@@ -166,7 +176,14 @@ async def test_the_operator_can_allow_private_networks(tmp_path: Path) -> None:
 async def test_the_operator_can_allow_listed_networks_only(tmp_path: Path) -> None:
     async with _admin_api(tmp_path, streams_allowed_networks="10.1.0.0/16, fd12:3456::/32") as api:
         refused = await _refusals(
-            api, ["http://10.1.2.3/", "http://[::ffff:10.1.9.9]/", "http://[fd12:3456::1]/", "http://10.2.0.1/", "http://127.0.0.1/"]
+            api,
+            [
+                "http://10.1.2.3/",
+                "http://[::ffff:10.1.9.9]/",
+                "http://[fd12:3456::1]/",
+                "http://10.2.0.1/",
+                "http://127.0.0.1/",
+            ],
         )
     assert sorted(refused) == ["http://10.2.0.1/", "http://127.0.0.1/"]
 
@@ -189,7 +206,9 @@ async def test_a_name_resolving_to_loopback_is_refused_at_delivery_without_conta
         # The same receiver, by the same name, was there all along.
         assert await stage(db).run_once() == {stream_id: 4}
     assert (row.state, row.cursor) == ("failing", 0)
-    assert re.search(r"^destination refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address", row.last_error)
+    assert re.search(
+        r"^destination refused: localhost resolves to (127\.0\.0\.1|::1), a loopback address", row.last_error
+    )
     assert isinstance(test, Rejected) and test.reason.startswith("destination refused: localhost resolves to")
     assert [e["sequence"] for e in receiver.received] == [1, 2, 3, 4]
 
@@ -211,9 +230,13 @@ async def test_a_syslog_host_resolving_to_loopback_is_refused_at_delivery(db: Da
 
 async def test_listed_networks_are_allowed_at_delivery(db: Database) -> None:
     receiver = WebhookReceiver(WEBHOOK_SECRET)
-    loopback = DestinationPolicy(allowed_networks=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")))
+    loopback = DestinationPolicy(
+        allowed_networks=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    )
     async with Served(receiver.app) as served:
-        stream_id = await create_stream(db, "webhook", {"url": f"http://localhost:{served.port}/hook", "secret": WEBHOOK_SECRET})
+        stream_id = await create_stream(
+            db, "webhook", {"url": f"http://localhost:{served.port}/hook", "secret": WEBHOOK_SECRET}
+        )
         await seed(db, 1)
         assert await stage(db, destinations=loopback).run_once() == {stream_id: 2}
     assert [e["sequence"] for e in receiver.received] == [1, 2]

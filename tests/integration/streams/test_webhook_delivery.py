@@ -9,8 +9,8 @@ import orjson
 from sqlalchemy import select
 
 from audit.backends import unsealed
-from audit.tables import AuditEventRow, OutboxRow
 from audit.streams.tables import DeadLetterRow
+from audit.tables import AuditEventRow, OutboxRow
 from scim_server.storage.engine import Database
 from tests.support.receivers import Fault, Served, WebhookReceiver
 from tests.support.server import free_port
@@ -98,7 +98,9 @@ async def test_slow_receiver_is_retried_and_does_not_delay_a_healthy_stream(db: 
     slow, healthy = WebhookReceiver(WEBHOOK_SECRET), WebhookReceiver(WEBHOOK_SECRET)
     slow.fail_next(Fault(0, delay=3.0), Fault(0, delay=3.0))  # answers after the 1 s request timeout
     async with Served(slow.app) as slow_server, Served(healthy.app) as healthy_server:
-        slow_id = await create_stream(db, "webhook", {"url": f"{slow_server.url}/hook", "secret": WEBHOOK_SECRET}, name="slow")
+        slow_id = await create_stream(
+            db, "webhook", {"url": f"{slow_server.url}/hook", "secret": WEBHOOK_SECRET}, name="slow"
+        )
         await create_stream(db, "webhook", {"url": f"{healthy_server.url}/hook", "secret": WEBHOOK_SECRET}, name="fast")
         relay = stage(db)
         task = asyncio.create_task(relay.run())
@@ -140,10 +142,11 @@ async def test_rejected_batch_is_dead_lettered_and_the_status_says_why(db: Datab
 
 async def _recorded_actions(db: Database) -> list[tuple[str, dict]]:
     async with db.read() as conn:
-        outbox = [(r.payload["action"], r.payload) for r in await conn.execute(select(OutboxRow.__table__).where(unsealed(conn)))]
-        sealed = [
-            (r.action, orjson.loads(r.body)) for r in await conn.execute(select(AuditEventRow.__table__))
+        outbox = [
+            (r.payload["action"], r.payload)
+            for r in await conn.execute(select(OutboxRow.__table__).where(unsealed(conn)))
         ]
+        sealed = [(r.action, orjson.loads(r.body)) for r in await conn.execute(select(AuditEventRow.__table__))]
     return outbox + sealed
 
 
@@ -152,7 +155,9 @@ async def test_410_gone_disables_the_stream_and_records_it(db: Database) -> None
     receiver = WebhookReceiver(WEBHOOK_SECRET)
     receiver.fail_next(Fault(410))
     async with Served(receiver.app) as served:
-        stream_id = await create_stream(db, "webhook", {"url": f"{served.url}/hook", "secret": WEBHOOK_SECRET}, name="siem")
+        stream_id = await create_stream(
+            db, "webhook", {"url": f"{served.url}/hook", "secret": WEBHOOK_SECRET}, name="siem"
+        )
         await stage(db).run_once()
     row = await stream_row(db, stream_id)
     assert row.state == "disabled" and row.cursor == 0 and "410" in row.last_error

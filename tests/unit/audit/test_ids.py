@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from types import SimpleNamespace
@@ -29,10 +30,10 @@ def test_ulids_are_well_formed_carry_the_time_and_only_increase() -> None:
     # Strictly increasing as text and as numbers, within one millisecond and across them.
     assert ids == sorted(set(ids))
     values = [_decode(i) for i in ids]
-    assert all(a < b for a, b in zip(values, values[1:]))
+    assert all(a < b for a, b in itertools.pairwise(values))
     assert before <= values[0] >> 80 and values[-1] >> 80 <= after
     # Within a millisecond the next id counts on by one; a new millisecond draws new randomness.
-    same_ms = [(a, b) for a, b in zip(values, values[1:]) if a >> 80 == b >> 80]
+    same_ms = [(a, b) for a, b in itertools.pairwise(values) if a >> 80 == b >> 80]
     assert same_ms and all(b - a == 1 for a, b in same_ms)
 
 

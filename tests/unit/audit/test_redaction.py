@@ -7,8 +7,7 @@ import re
 
 import orjson
 
-from audit import Actor, EventDraft, RequestContext, Target
-from audit import redaction
+from audit import Actor, EventDraft, RequestContext, Target, redaction
 from audit.redaction import REDACTED, looks_internal, looks_secret, redact, to_canonical
 
 _UUID = "2819c223-7f76-453a-919d-413861904646"
@@ -56,8 +55,21 @@ def _leaky_draft() -> EventDraft:
 def test_internal_ids_external_ids_values_and_secrets_do_not_survive() -> None:
     event = to_canonical(_leaky_draft())
     text = orjson.dumps(event).decode()
-    for leaked in (_UUID, _ULID, _HEX, _OKTA_ID, _EXTERNAL_ID, _TOKEN, _API_KEY, "hunter2", "Janet", "+1 555",
-                   "Chief Secret Officer", "Doe", "4711"):
+    for leaked in (
+        _UUID,
+        _ULID,
+        _HEX,
+        _OKTA_ID,
+        _EXTERNAL_ID,
+        _TOKEN,
+        _API_KEY,
+        "hunter2",
+        "Janet",
+        "+1 555",
+        "Chief Secret Officer",
+        "Doe",
+        "4711",
+    ):
         assert leaked not in text, leaked
     assert event["actor"] == {"type": "scim_token", "name": REDACTED}
     assert event["targets"] == [
@@ -85,7 +97,9 @@ def test_customer_facing_identifiers_are_kept() -> None:
 
 def test_changed_given_as_a_mapping_keeps_only_the_names() -> None:
     event = to_canonical(
-        EventDraft("acme", "user.updated", Actor("scim_token", "okta"), metadata={"changed": {"title": "CEO", "active": False}})
+        EventDraft(
+            "acme", "user.updated", Actor("scim_token", "okta"), metadata={"changed": {"title": "CEO", "active": False}}
+        )
     )
     assert event["metadata"]["changed"] == ["title", "active"]
 
@@ -95,7 +109,9 @@ def test_metadata_limits() -> None:
     metadata["x" * 41] = "too long a key"
     metadata["k00"] = "v" * 900
     metadata["k01"] = ["word"] * 400
-    event = to_canonical(EventDraft("acme", "log_stream.updated", Actor("admin", "ops@acme.example"), metadata=metadata))
+    event = to_canonical(
+        EventDraft("acme", "log_stream.updated", Actor("admin", "ops@acme.example"), metadata=metadata)
+    )
     kept = event["metadata"]
     assert len(kept) == 50
     assert all(len(k) <= 40 for k in kept)
@@ -108,16 +124,33 @@ def test_only_canonical_fields_survive() -> None:
     event["internal_pk"] = 7
     event["actor"]["id"] = _UUID
     cleaned = redact(event)
-    assert set(cleaned) == {"id", "version", "organization", "action", "category", "occurred_at", "actor",
-                            "targets", "context", "metadata"}
+    assert set(cleaned) == {
+        "id",
+        "version",
+        "organization",
+        "action",
+        "category",
+        "occurred_at",
+        "actor",
+        "targets",
+        "context",
+        "metadata",
+    }
     assert set(cleaned["actor"]) == {"type", "name"}
 
 
 def test_id_detection() -> None:
     assert looks_internal(_UUID) and looks_internal(_UUID.replace("-", "")) and looks_internal(_ULID)
     assert looks_internal(_HEX) and looks_internal(_OKTA_ID)
-    for name in ("jane@acme.example", "Engineering", "okta-prod", "2026-11-22T02:00:00.123Z", "deadbeef",
-                 "scim_provisioning", "scim_token"):
+    for name in (
+        "jane@acme.example",
+        "Engineering",
+        "okta-prod",
+        "2026-11-22T02:00:00.123Z",
+        "deadbeef",
+        "scim_provisioning",
+        "scim_token",
+    ):
         assert not looks_internal(name) and not looks_secret(name), name
     assert looks_secret(_TOKEN) and looks_secret(_API_KEY) and looks_secret("Bearer abc.def")
     assert looks_secret("sat_0a1b2c3d4e5f_Q2hhbmdlTWVOb3dQbGVhc2U")
@@ -139,8 +172,30 @@ def test_the_one_pass_patterns_match_exactly_what_their_plain_forms_match() -> N
     """The checks share one boundary test per position for speed; random text built from the
     shapes' own pieces (and characters that case-fold into ASCII letters) finds no difference."""
     pieces = [
-        "bearer ", "Bearer\t", "scim_", "SAT_", "sk_", "whsec_", "eyJ", "EYj", "-----BEGIN RSA PRIVATE KEY-----",
-        "00u", "00G", "0123456789abcdef", _ULID, _UUID, _HEX, _OKTA_ID, _TOKEN, "_", "-", ".", "@", " ", "=", "/",
+        "bearer ",
+        "Bearer\t",
+        "scim_",
+        "SAT_",
+        "sk_",
+        "whsec_",
+        "eyJ",
+        "EYj",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "00u",
+        "00G",
+        "0123456789abcdef",
+        _ULID,
+        _UUID,
+        _HEX,
+        _OKTA_ID,
+        _TOKEN,
+        "_",
+        "-",
+        ".",
+        "@",
+        " ",
+        "=",
+        "/",
     ]
     alphabet = "0123456789abcdefABCDEFghjkmnpqrstvwxyzGHJKMNPQRSTVWXYZilouILOU_-. @=/+\tſKéİı"
     rng = random.Random(5)

@@ -28,7 +28,10 @@ def _event(action: str, **overrides: Any) -> dict[str, Any]:
     category = next(c for c, actions in CATALOGUE.items() if action in actions)
     targets = {
         "group.member_added": [{"type": "group", "name": "Engineering"}, {"type": "user", "name": "jane@acme.example"}],
-        "group.member_removed": [{"type": "group", "name": "Engineering"}, {"type": "user", "name": "jane@acme.example"}],
+        "group.member_removed": [
+            {"type": "group", "name": "Engineering"},
+            {"type": "user", "name": "jane@acme.example"},
+        ],
     }.get(action)
     if targets is None:
         kind = action.split(".")[0]
@@ -112,7 +115,9 @@ def test_ocsf_subjects_carry_names_never_internal_ids() -> None:
 
 def test_ocsf_failed_authentication_is_a_failure_with_its_reason() -> None:
     record = encode_ocsf(
-        _event("credential.rejected", targets=[{"type": "scim_token", "name": "scim_ab12"}], metadata={"reason": "revoked"})
+        _event(
+            "credential.rejected", targets=[{"type": "scim_token", "name": "scim_ab12"}], metadata={"reason": "revoked"}
+        )
     )
     assert (record["class_uid"], record["activity_id"], record["status_id"]) == (3002, 1, 2)
     assert record["status_detail"] == "revoked"
