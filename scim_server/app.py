@@ -33,7 +33,7 @@ from .settings import Settings
 from .storage.engine import Database, create_engine
 from .storage.migrations import upgrade
 
-__all__ = ["create_app", "stream_destinations"]
+__all__ = ["build_relay", "create_app", "stream_destinations"]
 
 _log = structlog.get_logger("scimtrail")
 
@@ -67,9 +67,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     guard = Guard(authenticator, limiter, settings.trusted_proxies)
     secret_key = resolve_secret_key(settings)
     destinations = stream_destinations(settings)
-    relay = audit.Relay(
-        db, secret_key=secret_key, stages=[audit.DeliveryStage(db, secret_key=secret_key, destinations=destinations)]
-    )
+    relay = build_relay(db, settings, secret_key)
 
     scim = Starlette(
         routes=scim_routes(provisioning, settings),
@@ -149,6 +147,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.db = db
     app.state.authenticator = authenticator
     return app
+
+
+def build_relay(
+    db: Database, settings: Settings, secret_key: str, *, prune_interval: float | None = 1.0
+) -> audit.Relay:
+    """The audit relay with its log-stream delivery stage: the one the server runs in-process and
+    the one ``scimtrail relay`` runs (alone, or as the server's child) are built the same way."""
+    delivery = audit.DeliveryStage(db, secret_key=secret_key, destinations=stream_destinations(settings))
+    return audit.Relay(db, secret_key=secret_key, stages=[delivery], prune_interval=prune_interval)
 
 
 def stream_destinations(settings: Settings) -> audit.DestinationPolicy:

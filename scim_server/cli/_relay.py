@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-import audit
-
 from .. import relay_placement
-from ..app import configure, stream_destinations
+from ..app import build_relay, configure
 from ..secret_key import resolve_secret_key
 from ..settings import Settings
 from ..storage.engine import Database
@@ -37,15 +35,9 @@ def register(commands: Commands) -> None:
 def _relay(args: argparse.Namespace, settings: Settings) -> int:
     configure(settings)
     key = resolve_secret_key(settings)
-    destinations = stream_destinations(settings)
 
     async def go(db: Database) -> int:
-        relay = audit.Relay(
-            db,
-            secret_key=key,
-            stages=[audit.DeliveryStage(db, secret_key=key, destinations=destinations)],
-            prune_interval=relay_placement.prune_interval(args.parent_pid),
-        )
+        relay = build_relay(db, settings, key, prune_interval=relay_placement.prune_interval(args.parent_pid))
         await relay_placement.run_relay(relay, parent_pid=args.parent_pid, metrics_file=args.metrics_file)
         return 0
 
