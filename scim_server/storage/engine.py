@@ -86,7 +86,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN")
             conn.exec_driver_sql(LOCK_LOG if lock == "log" else _LOCK_MAIN)
         else:
-            # Not migrated to 0005 yet, which made both lock tables: lock every file, as before.
+            # Not migrated to 0005 yet (it made both lock tables): lock every attached file.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -102,7 +102,7 @@ def _migrated(conn: Any) -> bool:
 
 
 def _checkpointer(engine: AsyncEngine) -> WalCheckpointer | None:
-    """A WAL checkpointer for a file-backed SQLite database; in-memory ones have no log."""
+    """A WAL checkpointer for a file-backed SQLite database; in-memory ones have no write-ahead log."""
     database = engine.url.database or ""
     if engine.dialect.name != "sqlite" or database in ("", ":memory:") or "mode=memory" in database:
         return None
@@ -145,7 +145,7 @@ class Database:
     a pool checkout, reset and return around every write.
 
     They also share commits. A commit is the most expensive step of a small write (every page it
-    touched goes to the log), and concurrent requests touch the same pages: the same table and
+    touched goes to the write-ahead log), and concurrent requests touch the same pages: the same table and
     index leaves, the same outbox page. So the units of work that reach the gate in the same turn
     of the event loop run one after another in one transaction, each inside its own savepoint, and
     one COMMIT ends them all. A unit that raises rolls back to its savepoint and leaves the others
@@ -217,7 +217,7 @@ class Database:
             raw = self._raw = (await writer.get_raw_connection()).driver_connection
             assert raw is not None
             # Every write goes through this one connection, and its working set (the right-hand
-            # leaves of every table and index, userName's and the audit log's random leaves)
+            # leaves of every table and index, and userName's random leaves)
             # outgrows SQLite's default 2 MB page cache within minutes of steady writes; the
             # readers keep the default. Measured: 1.05-1.10x POST throughput, p99 down ~1 ms.
             raw.sqlite3_connection.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
