@@ -13,6 +13,11 @@ from .syslog import SyslogSink
 from .webhook import WebhookSink
 
 __all__ = [
+    "DatadogSink",
+    "S3Sink",
+    "SplunkHecSink",
+    "SyslogSink",
+    "WebhookSink",
     "Batch",
     "Delivered",
     "DestinationPolicy",
