@@ -49,8 +49,8 @@ def _defined_in_init(package: ModuleType) -> set[str]:
 
 PACKAGES = _packages()
 
-#: Public names these ``__init__`` files import for their own use and do not export, as found
-#: when this test was written: to be made private or exported. Any other such name fails.
+#: Public names an ``__init__`` may import for its own use without exporting, each with its reason
+#: (none today): any other such name fails, so it is made private or exported.
 _KNOWN_UNEXPORTED: dict[str, set[str]] = {}
 
 
